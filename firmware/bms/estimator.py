@@ -1,0 +1,103 @@
+"""Per-cell state estimator: SoC EKF (bms.ekf on the ECM of bms.model) + on-line capacity (bms.capacity).
+
+    from bms import cellparams
+    from bms.estimator import CellEstimator
+    est = CellEstimator(cellparams.preset("nvp-mg-naf"), soc0=None)
+    ok = est.update(dt_s, i_a, v_cell, t_c)   # False if the voltage update was NIS-gated (it still predicted)
+
+Attributes after each update:
+    soc, soc_sigma     SoC as a fraction of q_ah, and its 1-sigma
+    q_ah, q_sigma_ah   capacity estimate [Ah] and its 1-sigma
+    v_pred, innov, nis model terminal voltage before the update [V], v_cell - v_pred [V], innov^2/S
+    n_rejected         NIS-gated measurements so far
+Methods: r0_ohm(t_c), ocv(soc, t_c).
+Extras (for detectors and diagnostics):
+    v1                 RC polarisation voltage state [V];  hyst  hysteresis state (-1..1)
+    ocv_slope          dOCV/dSoC at the current SoC [V per unit SoC] (small on the plateau)
+    n_updates          update() calls;  n_cap_updates  capacity-filter updates
+    ekf, cap, model    the underlying SocEkf, CapacityEstimator, CellModel
+Inputs are assumed finite (the caller rejects NaN/inf); absurd finite values are clipped to sensor
+ranges (|i| <= I_ABS_MAX, 0 <= v <= V_ABS_MAX, 0 <= dt <= DT_MAX) so that update never raises.
+"""
+from math import sqrt
+
+from bms.capacity import CapacityEstimator
+from bms.cellparams import validate
+from bms.ekf import SocEkf
+
+I_ABS_MAX = 10000.0
+V_ABS_MAX = 100.0
+DT_MAX = 1.0e6
+
+
+def _clip(x, lo, hi):
+    return lo if x < lo else (hi if x > hi else x)
+
+
+class CellEstimator:
+    def __init__(self, p, soc0=None):
+        validate(p)
+        if soc0 is not None:
+            soc0 = _clip(float(soc0), 0.0, 1.0)
+        self.p = p
+        self.ekf = SocEkf(p, soc0)
+        self.model = self.ekf.m
+        self.cap = CapacityEstimator(p)
+        self._need_init = soc0 is None
+        self.n_updates = 0
+        self.soc = self.ekf.soc
+        self.soc_sigma = sqrt(self.ekf.p00)
+        self.q_ah = self.cap.q_ah
+        self.q_sigma_ah = self.cap.q_sigma_ah
+        self.v_pred = 0.0
+        self.innov = 0.0
+        self.nis = 0.0
+        self.n_rejected = 0
+
+    def update(self, dt_s, i_a, v_cell, t_c):
+        dt_s = _clip(dt_s, 0.0, DT_MAX)
+        i_a = _clip(i_a, -I_ABS_MAX, I_ABS_MAX)
+        v_cell = _clip(v_cell, 0.0, V_ABS_MAX)
+        t_c = _clip(t_c, -100.0, 200.0)
+        e = self.ekf
+        if self._need_init:
+            # SoC from the OCV seen at the first sample (IR drop removed); wide sigma on the plateau.
+            self._need_init = False
+            e.m.at(t_c)
+            e.soc = e.m.soc_from_ocv(v_cell - e.m.r0 * i_a, t_c)
+        ok = e.step(dt_s, i_a, v_cell, t_c, self.cap.q_ah)
+        self.cap.step(dt_s, i_a, e.soc, e.p00)
+        self.n_updates += 1
+        self.soc = e.soc
+        self.soc_sigma = sqrt(e.p00)
+        self.q_ah = self.cap.q_ah
+        self.q_sigma_ah = self.cap.q_sigma_ah
+        self.v_pred = e.v_pred
+        self.innov = e.innov
+        self.nis = e.nis
+        self.n_rejected = e.n_rejected
+        return ok
+
+    @property
+    def v1(self):
+        return self.ekf.v1
+
+    @property
+    def hyst(self):
+        return self.ekf.h
+
+    @property
+    def ocv_slope(self):
+        return self.ekf.k
+
+    @property
+    def n_cap_updates(self):
+        return self.cap.n_updates
+
+    def r0_ohm(self, t_c):
+        m = self.model
+        m.at(t_c)
+        return m.r0
+
+    def ocv(self, soc, t_c):
+        return self.model.ocv(soc, t_c)
