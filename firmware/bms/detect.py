@@ -1,0 +1,482 @@
+"""Plating-anomaly detectors for anode-free sodium cells (runs unchanged on CPython and MicroPython).
+
+    det = PlatingDetectors(n_cells, detectparams.preset("nvp-mg-naf"))
+    events = det.update(t_s, dt_s, i_a, v_cell, t_c, ests)   # [(cell, kind, severity, t_s, value), ...] raised this tick
+    det.i_chg_limit_a     # plating-risk-aware allowed charge current of the string [A]
+    det.charge_inhibit    # True once a CRITICAL plating event stands (latched until clear_inhibit())
+
+Six detectors (principles, thresholds and blind spots in docs/detectors.md), all fed by the string current, the cell
+voltages/temperatures and the cells' estimators (bms.estimator.CellEstimator: soc, q_ah, nis, r0_ohm(), ocv()):
+  SOFT_SHORT      leakage C-rate: EKF SoC drift against coulomb counting late in each rest (differential across the
+                  string when it has >= 3 cells), and each full cycle's charge balance beyond the expected loss.
+  DENDRITE        drops of the pseudo-OCV v - R0*i during charge against its recent maximum [V].
+  DEAD_SODIUM     CUSUM of the per-cycle charge balance (charge in - charge out) over the cell's own baseline
+                  [fraction of capacity lost in excess].
+  NUCLEATION      growth of the voltage overshoot at the onset of a charge from empty over the cell's own baseline [V].
+  STRIPPING_VOID  growth of R_end/R_mid (apparent resistance late vs mid discharge) over the cell's own baseline.
+  MODEL_MISMATCH  mean normalised innovation squared of the EKF over a window.
+
+Phases come from the string current: charge (i > i_rest), discharge (i < -i_rest), rest; segments shorter than
+seg_min_s are blips. Levels follow foxBMS practice: an event is raised on entry into a higher level (after
+mm_delay_n windows for the model detector), a level clears with hysteresis (hyst_frac), CRITICAL latches.
+
+Extras for benches/tests: det.level[kind][cell] (current level), det.evidence[kind][cell] (last evidence value),
+det.trace = callable(cell, kind, t_s, value) called at every evaluation (threshold sweeps), det.leak_c[cell]
+(last leakage estimate, C-rate), det.clear_inhibit().
+"""
+from math import exp, sqrt
+
+from bms import events as ev
+
+REST = 0
+CHG = 1
+DIS = -1
+
+_N_KINDS = 7  # kind codes 1..6 index the per-kind tables
+_K_BOLTZMANN_EV = 8.617e-5
+
+
+class PlatingDetectors:
+    def __init__(self, n_cells, cfg):
+        from bms import detectparams
+
+        detectparams.validate(cfg)
+        if n_cells < 1:
+            raise ValueError("n_cells must be >= 1")
+        self.n = n = n_cells
+        self.cfg = cfg
+        self.q_nom = cfg["q_nom_ah"]
+        self.level = [[0] * n for _ in range(_N_KINDS)]
+        self.evidence = [[0.0] * n for _ in range(_N_KINDS)]
+        self._pending = [[0] * n for _ in range(_N_KINDS)]
+        self.trace = None
+        self.charge_inhibit = False
+        self.i_chg_limit_a = 0.0
+        self.leak_c = [0.0] * n
+        # phase of the string
+        self.phase = REST
+        self.seg_t0 = None
+        self.seg_ah = 0.0
+        # soft short (rest fit of EKF SoC vs time, and of the coulomb count)
+        self._fit_n = [0] * n
+        self._fit_st = [0.0] * n
+        self._fit_ss = [0.0] * n
+        self._fit_stt = [0.0] * n
+        self._fit_sts = [0.0] * n
+        self._fit_t0 = 0.0
+        self._fit_ah = 0.0
+        self._fit_next = 0.0
+        # cycles (charge balance), per cell because "empty"/"full" is judged per cell
+        self._cyc_on = [False] * n
+        self._cyc_full = [False] * n
+        self._cyc_ah = [0.0] * n
+        self._cyc_t0 = [0.0] * n
+        self._dn_hist = [[] for _ in range(n)]
+        self._dn_base = [None] * n
+        self._dn_s = [0.0] * n
+        # dendrite
+        self._dd_w = 0
+        self._dd_ring = None
+        self._dd_iring = None
+        self._dd_pos = 0
+        self._dd_fill = 0
+        self._dd_var = [None] * n
+        self._dd_prev = [0.0] * n
+        self._dd_count = [0] * n
+        self._dd_quiet_until = [0.0] * n
+        # nucleation
+        self._nu_on = [False] * n
+        self._nu_buf = [[] for _ in range(n)]
+        self._nu_peak = [0.0] * n
+        self._nu_trough = [0.0] * n
+        self._nu_i0 = 0.0
+        self._nu_hist = [[] for _ in range(n)]
+        # stripping void
+        self._sv_mid = [0.0] * n
+        self._sv_mid_n = [0] * n
+        self._sv_end = [0.0] * n
+        self._sv_end_n = [0] * n
+        self._sv_hist = [[] for _ in range(n)]
+        # model mismatch
+        self._mm_sum = [0.0] * n
+        self._mm_n = 0
+        self._mm_t0 = None
+
+    # ------------------------------------------------------------------ levels
+    def _assess(self, out, kind, c, value, t_s, warn, alarm, crit, delay_n=1):
+        """Level machine of one detector on one cell: raise on entry into a higher level, clear with hysteresis."""
+        self.evidence[kind][c] = value
+        if self.trace is not None:
+            self.trace(c, kind, t_s, value)
+        target = 0
+        if value >= warn:
+            target = ev.WARNING
+            if value >= alarm:
+                target = ev.ALARM
+                if crit > 0.0 and value >= crit:
+                    target = ev.CRITICAL
+        lvl = self.level[kind][c]
+        if target > lvl:
+            k = self._pending[kind][c] + 1
+            if k >= delay_n:
+                self._pending[kind][c] = 0
+                self.level[kind][c] = target
+                out.append((c, kind, target, t_s, value))
+                if target == ev.CRITICAL:
+                    self.charge_inhibit = True
+            else:
+                self._pending[kind][c] = k
+            return
+        self._pending[kind][c] = 0
+        if ev.WARNING <= lvl < ev.CRITICAL:  # CRITICAL latches
+            h = self.cfg["hyst_frac"]
+            if value < warn * h:
+                self.level[kind][c] = 0
+            elif lvl == ev.ALARM and value < alarm * h:
+                self.level[kind][c] = ev.WARNING
+
+    def _clear_level(self, kind, c):
+        if self.level[kind][c] < ev.CRITICAL:
+            self.level[kind][c] = 0
+            self._pending[kind][c] = 0
+
+    def clear_inhibit(self):
+        """Service action: forget CRITICAL levels and allow charging again."""
+        self.charge_inhibit = False
+        for kind in range(1, _N_KINDS):
+            for c in range(self.n):
+                if self.level[kind][c] == ev.CRITICAL:
+                    self.level[kind][c] = 0
+
+    # ------------------------------------------------------------------ main entry
+    def update(self, t_s, dt_s, i_a, v_cell, t_c, ests):
+        out = []
+        n = self.n
+        cfg = self.cfg
+        if self.q_nom <= 0.0:
+            q = 0.0
+            for e in ests:
+                q += e.q_ah
+            self.q_nom = q / n if q > 0.0 else 1.0
+        q_nom = self.q_nom
+        i_thr = cfg["i_rest_c"] * q_nom
+        ph = CHG if i_a > i_thr else (DIS if i_a < -i_thr else REST)
+        if self.seg_t0 is None:
+            self.seg_t0 = t_s
+            self.phase = ph
+            self._start_segment(t_s, ph, i_a, v_cell, ests)
+        elif ph != self.phase:
+            self._end_segment(out, t_s, ests)
+            self.phase = ph
+            self.seg_t0 = t_s
+            self.seg_ah = 0.0
+            self._start_segment(t_s, ph, i_a, v_cell, ests)
+        self.seg_ah += i_a * dt_s / 3600.0
+        seg_age = t_s - self.seg_t0
+        for c in range(n):
+            if self._cyc_on[c]:
+                self._cyc_ah[c] += i_a * dt_s / 3600.0
+        if ph == REST:
+            self._rest_tick(out, t_s, seg_age, i_a, dt_s, ests)
+        elif ph == CHG:
+            self._charge_tick(out, t_s, seg_age, dt_s, i_a, v_cell, t_c, ests)
+        else:
+            self._discharge_tick(t_s, seg_age, i_a, v_cell, t_c, ests)
+        self._model_tick(out, t_s, ests)
+        self._charge_limit(t_c, ests)
+        return out
+
+    # ------------------------------------------------------------------ segments
+    def _start_segment(self, t_s, ph, i_a, v_cell, ests):
+        cfg = self.cfg
+        n = self.n
+        if ph == CHG:
+            self._dd_fill = 0
+            self._nu_i0 = i_a
+            for c in range(n):
+                self._dd_count[c] = 0
+                soc = ests[c].soc
+                self._nu_on[c] = soc < cfg["nu_soc_max"]
+                del self._nu_buf[c][:]
+                self._nu_peak[c] = -1e9
+                self._nu_trough[c] = 1e9
+                if soc < cfg["dn_soc_empty"]:  # a full cycle may start here
+                    self._cyc_on[c] = True
+                    self._cyc_full[c] = False
+                    self._cyc_ah[c] = i_a * 0.0
+                    self._cyc_t0[c] = t_s
+        elif ph == REST:
+            for c in range(n):
+                self._fit_n[c] = 0
+                self._fit_st[c] = self._fit_ss[c] = self._fit_stt[c] = self._fit_sts[c] = 0.0
+            self._fit_ah = 0.0
+            self._fit_next = 0.0
+        else:
+            for c in range(n):
+                self._sv_mid[c] = self._sv_end[c] = 0.0
+                self._sv_mid_n[c] = self._sv_end_n[c] = 0
+
+    def _end_segment(self, out, t_s, ests):
+        cfg = self.cfg
+        dur = t_s - self.seg_t0
+        long_enough = dur >= cfg["seg_min_s"]
+        ph = self.phase
+        n = self.n
+        if ph == REST:
+            if long_enough:
+                self._rest_eval(out, t_s)
+        elif ph == CHG:
+            for c in range(n):
+                self._nu_on[c] = False
+                # dendrite events belong to a charge: the level falls back for the next one (CRITICAL latches)
+                self._clear_level(ev.DENDRITE, c)
+                if long_enough and ests[c].soc > cfg["dn_soc_full"]:
+                    self._cyc_full[c] = True
+        else:
+            if not long_enough:
+                return
+            for c in range(n):
+                self._void_eval(out, c, t_s)
+                if self._cyc_on[c]:
+                    self._cyc_on[c] = False
+                    if self._cyc_full[c] and ests[c].soc < cfg["dn_soc_empty"]:
+                        self._cycle_eval(out, c, t_s)
+
+    # ------------------------------------------------------------------ 1. soft short
+    def _rest_tick(self, out, t_s, seg_age, i_a, dt_s, ests):
+        cfg = self.cfg
+        if seg_age < cfg["ss_settle_s"]:
+            return
+        if self._fit_n[0] == 0:
+            self._fit_t0 = t_s
+            self._fit_ah = 0.0
+            self._fit_next = cfg["ss_eval_s"]
+        else:
+            self._fit_ah += i_a * dt_s / 3600.0
+        x = t_s - self._fit_t0
+        for c in range(self.n):
+            s = ests[c].soc
+            self._fit_n[c] += 1
+            self._fit_st[c] += x
+            self._fit_ss[c] += s
+            self._fit_stt[c] += x * x
+            self._fit_sts[c] += x * s
+        if x >= self._fit_next:  # long rest: evaluate periodically, keep fitting
+            self._fit_next += cfg["ss_eval_s"]
+            self._rest_eval(out, t_s)
+
+    def _rest_eval(self, out, t_s):
+        cfg = self.cfg
+        n = self.n
+        span = t_s - self._fit_t0
+        if self._fit_n[0] < 3 or span < cfg["ss_min_fit_s"]:
+            return
+        q_nom = self.q_nom
+        i_cc = self._fit_ah * 3600.0 / span  # mean measured current over the fit
+        leak = self.leak_c
+        for c in range(n):
+            m = self._fit_n[c]
+            den = m * self._fit_stt[c] - self._fit_st[c] * self._fit_st[c]
+            if den <= 0.0:
+                return
+            slope = (m * self._fit_sts[c] - self._fit_st[c] * self._fit_ss[c]) / den  # SoC per second
+            # leakage: coulomb-counted rate minus the EKF's rate (both relative to the same capacity)
+            leak[c] = (i_cc / q_nom) - slope * 3600.0
+        if n >= 3:  # common mode (relaxation mismatch, current-sensor offset) is not a short in one cell
+            med = _median(leak)
+            vals = [x - med for x in leak]
+        else:
+            vals = leak
+        for c in range(n):
+            self._assess(out, ev.SOFT_SHORT, c, vals[c], t_s, cfg["ss_warn_c"], cfg["ss_alarm_c"], cfg["ss_crit_c"])
+
+    # ------------------------------------------------------------------ 3. dead sodium (+ soft short per cycle)
+    def _cycle_eval(self, out, c, t_s):
+        cfg = self.cfg
+        q_nom = self.q_nom
+        loss = self._cyc_ah[c] / q_nom  # charge in - charge out, fraction of capacity
+        hours = (t_s - self._cyc_t0[c]) / 3600.0
+        if hours > 0.0:
+            # charge needed vs charge delivered: a loss far beyond dead sodium is leakage through a short
+            leak_c = (loss - cfg["dn_rate_frac"]) / hours
+            self._assess(out, ev.SOFT_SHORT, c, leak_c, t_s, cfg["ss_cyc_warn_c"], cfg["ss_cyc_alarm_c"], 0.0)
+        hist = self._dn_hist[c]
+        base = self._dn_base[c]
+        if base is None:
+            hist.append(loss)
+            if len(hist) >= cfg["dn_base_cycles"]:
+                self._dn_base[c] = _median(hist)
+            return
+        k = cfg["dn_k_mult"] * cfg["dn_rate_frac"]
+        s = self._dn_s[c] + loss - base - k  # CUSUM (Page): upper one-sided
+        if s < 0.0:
+            s = 0.0
+        self._dn_s[c] = s
+        self._assess(out, ev.DEAD_SODIUM, c, s, t_s, cfg["dn_warn"], cfg["dn_alarm"], cfg["dn_crit"])
+
+    # ------------------------------------------------------------------ 2. dendrites, 4. nucleation
+    def _charge_tick(self, out, t_s, seg_age, dt_s, i_a, v_cell, t_c, ests):
+        cfg = self.cfg
+        n = self.n
+        # 4. nucleation: overshoot (peak, then fall) of the smoothed voltage in the onset window
+        if seg_age <= cfg["nu_win_s"]:
+            steady = abs(i_a - self._nu_i0) <= 0.2 * abs(self._nu_i0)
+            m = cfg["nu_smooth_n"]
+            for c in range(n):
+                if not self._nu_on[c]:
+                    continue
+                if not steady:
+                    self._nu_on[c] = False
+                    continue
+                buf = self._nu_buf[c]
+                buf.append(v_cell[c])
+                if len(buf) > m:
+                    buf.pop(0)
+                if len(buf) < m:
+                    continue
+                vs = sum(buf) / m
+                if vs > self._nu_peak[c]:
+                    self._nu_peak[c] = vs
+                    self._nu_trough[c] = vs
+                elif vs < self._nu_trough[c]:
+                    self._nu_trough[c] = vs
+        else:
+            for c in range(n):
+                if self._nu_on[c]:
+                    self._nu_on[c] = False
+                    self._nucleation_eval(out, c, t_s, self._nu_peak[c] - self._nu_trough[c])
+        # 2. dendrites: drop of the pseudo-OCV below its maximum over the last dd_win_s
+        if self._dd_w == 0:
+            self._dd_w = max(3, int(cfg["dd_win_s"] / dt_s + 0.5)) if dt_s > 0.0 else 10
+            self._dd_ring = [[0.0] * self._dd_w for _ in range(n)]
+            self._dd_iring = [0.0] * self._dd_w
+        w = self._dd_w
+        pos = self._dd_pos
+        full = self._dd_fill >= w
+        i_ok = False
+        if full:
+            ir = self._dd_iring
+            i_ok = (max(ir) - min(ir)) <= cfg["dd_di_c"] * self.q_nom and abs(i_a - ir[pos]) <= cfg["dd_di_c"] * self.q_nom
+        check = full and i_ok and seg_age >= cfg["dd_skip_s"]
+        for c in range(n):
+            p = v_cell[c] - ests[c].r0_ohm(t_c[c]) * i_a
+            ring = self._dd_ring[c]
+            if check:
+                var = self._dd_var[c]
+                drop = max(ring) - p
+                thr = cfg["dd_warn_v"]
+                if var is not None and cfg["dd_k_sigma"] * sqrt(var) > thr:
+                    thr = cfg["dd_k_sigma"] * sqrt(var)
+                if drop >= thr and t_s >= self._dd_quiet_until[c]:
+                    self._dd_quiet_until[c] = t_s + cfg["dd_refractory_s"]
+                    self._dd_count[c] += 1
+                    val = drop
+                    if self._dd_count[c] >= cfg["dd_count_alarm"] and val < cfg["dd_alarm_v"]:
+                        val = cfg["dd_alarm_v"]
+                    self._assess(out, ev.DENDRITE, c, val, t_s, cfg["dd_warn_v"], cfg["dd_alarm_v"], cfg["dd_crit_v"])
+                elif drop < thr * 0.5:  # noise level learnt only from quiet stretches
+                    d = p - self._dd_prev[c]
+                    var = d * d if var is None else var + 0.002 * (d * d - var)
+                    self._dd_var[c] = var
+            self._dd_prev[c] = p
+            ring[pos] = p
+        self._dd_iring[pos] = i_a
+        self._dd_pos = (pos + 1) % w
+        self._dd_fill += 1
+
+    def _nucleation_eval(self, out, c, t_s, eta):
+        cfg = self.cfg
+        hist = self._nu_hist[c]
+        if len(hist) < cfg["nu_base_n"]:
+            hist.append(eta)
+            return
+        base = _median(hist)
+        self._assess(out, ev.NUCLEATION, c, eta - base, t_s, cfg["nu_warn_v"], cfg["nu_alarm_v"], cfg["nu_crit_v"])
+
+    # ------------------------------------------------------------------ 5. stripping void
+    def _discharge_tick(self, t_s, seg_age, i_a, v_cell, t_c, ests):
+        cfg = self.cfg
+        if seg_age < cfg["seg_min_s"] or -i_a < cfg["sv_min_c"] * self.q_nom:
+            return
+        for c in range(self.n):
+            e = ests[c]
+            soc = e.soc
+            if cfg["sv_end_lo"] <= soc <= cfg["sv_end_hi"]:
+                self._sv_end[c] += (e.ocv(soc, t_c[c]) - v_cell[c]) / -i_a
+                self._sv_end_n[c] += 1
+            elif cfg["sv_mid_lo"] <= soc <= cfg["sv_mid_hi"]:
+                self._sv_mid[c] += (e.ocv(soc, t_c[c]) - v_cell[c]) / -i_a
+                self._sv_mid_n[c] += 1
+
+    def _void_eval(self, out, c, t_s):
+        cfg = self.cfg
+        if self._sv_mid_n[c] < 10 or self._sv_end_n[c] < 10:
+            return
+        r_mid = self._sv_mid[c] / self._sv_mid_n[c]
+        r_end = self._sv_end[c] / self._sv_end_n[c]
+        if r_mid <= 1e-6:
+            return
+        ratio = r_end / r_mid
+        hist = self._sv_hist[c]
+        if len(hist) < cfg["sv_base_n"]:
+            hist.append(ratio)
+            return
+        self._assess(out, ev.STRIPPING_VOID, c, ratio - _median(hist), t_s, cfg["sv_warn"], cfg["sv_alarm"], cfg["sv_crit"])
+
+    # ------------------------------------------------------------------ 6. model mismatch
+    def _model_tick(self, out, t_s, ests):
+        cfg = self.cfg
+        if self._mm_t0 is None:
+            self._mm_t0 = t_s
+        s = self._mm_sum
+        for c in range(self.n):
+            s[c] += ests[c].nis
+        self._mm_n += 1
+        if t_s - self._mm_t0 >= cfg["mm_win_s"]:
+            m = self._mm_n
+            for c in range(self.n):
+                self._assess(out, ev.MODEL_MISMATCH, c, s[c] / m, t_s, cfg["mm_warn"], cfg["mm_alarm"], cfg["mm_crit"],
+                             cfg["mm_delay_n"])
+                s[c] = 0.0
+            self._mm_n = 0
+            self._mm_t0 = t_s
+
+    # ------------------------------------------------------------------ charge-current limit
+    def _charge_limit(self, t_c, ests):
+        cfg = self.cfg
+        t_min = 1e9
+        q_min = 1e9
+        worst = 0
+        for c in range(self.n):
+            if t_c[c] < t_min:
+                t_min = t_c[c]
+            if ests[c].q_ah < q_min:
+                q_min = ests[c].q_ah
+            for kind in range(1, _N_KINDS):
+                if self.level[kind][c] > worst:
+                    worst = self.level[kind][c]
+        if t_min < cfg["cc_t_min_c"] or self.charge_inhibit:
+            self.i_chg_limit_a = 0.0
+            return
+        # critical current density: Arrhenius in temperature, never above its 25 C value
+        t_k = t_min + 273.15
+        f_t = exp(-cfg["cc_ea_ev"] / _K_BOLTZMANN_EV * (1.0 / t_k - 1.0 / 298.15))
+        if f_t > 1.0:
+            f_t = 1.0
+        # aged cells (less inventory, rougher deposits) tolerate less current
+        age = q_min / self.q_nom
+        if age > 1.0:
+            age = 1.0
+        elif age < 0.0:
+            age = 0.0
+        f_age = age ** cfg["cc_age_exp"]
+        self.i_chg_limit_a = cfg["cc_max_c"] * self.q_nom * f_t * f_age * cfg["cc_risk"][worst]
+
+
+def _median(xs):
+    s = sorted(xs)
+    m = len(s)
+    if m == 0:
+        return 0.0
+    h = m >> 1
+    return s[h] if m & 1 else 0.5 * (s[h - 1] + s[h])

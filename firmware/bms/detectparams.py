@@ -1,0 +1,134 @@
+# Thresholds of the plating-anomaly detectors (bms.detect), per cell preset.
+# Same preset names as bms.cellparams. A config is a plain dict so it can travel over the protocol and be
+# edited on a board; validate() says which key is wrong.
+#
+# Sources of the defaults (see /work/shared/cell-physics.md and docs/detectors.md):
+# - critical current density vs temperature: Arrhenius with E_A ~0.13-0.15 eV (Lowack et al., arXiv 2603.23340):
+#   ~0.6x at 0 C and ~0.35-0.4x at -20 C relative to 25 C -> cc_ea_ev = 0.14.
+# - baseline inventory loss: eScience 2024 (10.1016/j.esci.2024.100274) 82.7 % after 350 cycles ->
+#   CE ~99.946 %, 0.054 %/cycle for a Mg/NaF collector; bare collectors fade "several times faster" (inferred: 4x).
+# - transient micro-short drops of 20-80 mV (Xu & Liao, arXiv 2506.13394) -> dendrite drop thresholds.
+# - nucleation overpotential: a few mV (sodiophilic Mg) to tens of mV (bare) -- UNSOURCED magnitude: a parameter.
+# Every threshold marked "ROC" was chosen from bench/detection_score.py's threshold sweep (runs/detection/).
+
+_BASE = {
+    # --- phase tracking (string current) ---
+    "i_rest_c": 0.01,  # |i| below this C-rate counts as rest
+    "seg_min_s": 60.0,  # shorter current segments are blips, not phases
+    "q_nom_ah": 0.0,  # 0: take the estimators' capacity at the first update
+    # --- 1. soft short: rest drift of the EKF SoC (and of the voltage) against coulomb counting ---
+    "ss_settle_s": 900.0,  # skip the start of a rest: relaxation the model may not reproduce exactly
+    "ss_min_fit_s": 600.0,  # fit the drift over at least this long
+    "ss_eval_s": 1800.0,  # during long rests, re-evaluate every this many seconds of fit
+    "ss_warn_c": 0.0025,  # leakage C-rate levels (C/400, C/250, C/25)
+    "ss_alarm_c": 0.004,
+    "ss_crit_c": 0.04,
+    "ss_cyc_warn_c": 0.002,  # the same from a full cycle's charge balance (charge in - charge out - baseline loss)
+    "ss_cyc_alarm_c": 0.0035,
+    # --- 2. dendrite events during charge: drops of the pseudo-OCV v - R0*i ---
+    "dd_skip_s": 30.0,  # ignore the charge onset (nucleation, RC settling)
+    "dd_win_s": 20.0,  # a drop is measured against the maximum over this window
+    "dd_warn_v": 0.012,
+    "dd_alarm_v": 0.020,  # Xu & Liao: 20-80 mV drops
+    "dd_crit_v": 0.300,  # collapse towards a hard short
+    "dd_k_sigma": 8.0,  # and at least this many noise sigmas
+    "dd_count_alarm": 3,  # this many warning-size drops in one charge is an alarm too
+    "dd_refractory_s": 60.0,
+    "dd_di_c": 0.05,  # skip windows in which the current moved more than this C-rate
+    # --- 3. dead sodium: per-cycle charge balance, CUSUM against the cell's own baseline ---
+    "dn_soc_full": 0.85,  # a charge counts as full above this SoC ...
+    "dn_soc_empty": 0.15,  # ... and a discharge as complete below this one
+    "dn_base_cycles": 6,  # cycles to learn the baseline loss
+    "dn_rate_frac": 0.00054,  # expected baseline loss per cycle (fraction of capacity), eScience 2024
+    "dn_k_mult": 0.5,  # CUSUM slack = dn_k_mult * expected rate (detects a doubling)
+    "dn_warn": 0.002,  # CUSUM levels, fraction of capacity lost in excess of the baseline (ROC)
+    "dn_alarm": 0.003,
+    "dn_crit": 0.03,
+    # --- 4. nucleation overpotential: overshoot at the onset of a charge from empty ---
+    "nu_soc_max": 0.15,  # only charges that start from (nearly) bare collector
+    "nu_win_s": 120.0,  # onset window
+    "nu_smooth_n": 3,  # moving average over this many samples against noise
+    "nu_base_n": 3,  # charges to learn the cell's own overshoot
+    "nu_warn_v": 0.008,  # growth over the baseline
+    "nu_alarm_v": 0.015,
+    "nu_crit_v": 0.060,
+    # --- 5. stripping void: polarisation at the end of discharge relative to mid discharge ---
+    "sv_mid_lo": 0.45,
+    "sv_mid_hi": 0.70,
+    "sv_end_lo": 0.08,
+    "sv_end_hi": 0.22,
+    "sv_min_c": 0.1,  # only discharges above this C-rate (polarisation must be measurable)
+    "sv_base_n": 3,
+    "sv_warn": 0.25,  # growth of R_end/R_mid over the baseline ratio
+    "sv_alarm": 0.5,
+    "sv_crit": 3.0,
+    # --- 6. model mismatch: mean NIS over a window ---
+    "mm_win_s": 600.0,
+    "mm_warn": 8.0,
+    "mm_alarm": 20.0,
+    "mm_crit": 0.0,  # 0: never critical (a model alarm alone should not stop charging)
+    "mm_delay_n": 2,  # consecutive windows above a level
+    # --- charge-current limit ---
+    "cc_max_c": 1.0,  # allowed charge C-rate at 25 C on a fresh cell
+    "cc_ea_ev": 0.14,  # Arrhenius of the critical current density (Lowack et al.)
+    "cc_t_min_c": -10.0,  # no charging below
+    "cc_age_exp": 2.0,  # limit scales as (q_est/q_nom)^age_exp as the cell ages
+    "cc_risk": (1.0, 0.7, 0.4, 0.0),  # factor by the worst plating level: none, warning, alarm, critical
+    # --- level machine ---
+    "hyst_frac": 0.8,  # a level clears when the evidence falls below this fraction of its threshold
+}
+
+_PRESETS = {
+    "nvp-mg-naf": {},
+    "layered-oxide-mg-naf": {},
+    # bare collectors: faster baseline loss (inferred 4x), larger nucleation overshoot, lower critical current
+    "nvp-bare-cu": {"dn_rate_frac": 0.0022, "dn_warn": 0.006, "dn_alarm": 0.009, "cc_max_c": 0.5},
+    "layered-oxide-bare-cu": {"dn_rate_frac": 0.0022, "dn_warn": 0.006, "dn_alarm": 0.009, "cc_max_c": 0.5},
+}
+
+PRESET_NAMES = tuple(sorted(_PRESETS))
+
+
+def preset(name):
+    """A fresh dict of detector thresholds for a cell preset; ValueError for an unknown name."""
+    if name not in _PRESETS:
+        raise ValueError("unknown detector preset %r (known: %s)" % (name, ", ".join(PRESET_NAMES)))
+    cfg = dict(_BASE)
+    cfg.update(_PRESETS[name])
+    return cfg
+
+
+_LEVELS = (
+    ("ss_warn_c", "ss_alarm_c", "ss_crit_c"),
+    ("ss_cyc_warn_c", "ss_cyc_alarm_c", None),
+    ("dd_warn_v", "dd_alarm_v", "dd_crit_v"),
+    ("dn_warn", "dn_alarm", "dn_crit"),
+    ("nu_warn_v", "nu_alarm_v", "nu_crit_v"),
+    ("sv_warn", "sv_alarm", "sv_crit"),
+    ("mm_warn", "mm_alarm", "mm_crit"),
+)
+
+
+def validate(cfg):
+    """ValueError naming the key for a missing, non-numeric, negative or mis-ordered threshold."""
+    for key in _BASE:
+        if key not in cfg:
+            raise ValueError("detector config lacks %r" % key)
+        if key == "cc_risk":
+            r = cfg[key]
+            if len(r) != 4 or not all(0.0 <= x <= 1.0 for x in r):
+                raise ValueError("cc_risk must be 4 factors in 0..1")
+            continue
+        x = cfg[key]
+        if not isinstance(x, (int, float)) or x != x or x < 0.0 and key != "cc_t_min_c":
+            raise ValueError("detector config %r must be a non-negative number, got %r" % (key, x))
+    for warn, alarm, crit in _LEVELS:
+        if cfg[warn] > cfg[alarm]:
+            raise ValueError("%s must not exceed %s" % (warn, alarm))
+        if crit is not None and cfg[crit] and cfg[crit] < cfg[alarm]:
+            raise ValueError("%s must be 0 (off) or at least %s" % (crit, alarm))
+    if not 0.0 < cfg["hyst_frac"] <= 1.0:
+        raise ValueError("hyst_frac must be in (0, 1]")
+    if cfg["sv_end_hi"] > cfg["sv_mid_lo"] or cfg["sv_end_lo"] >= cfg["sv_end_hi"] or cfg["sv_mid_lo"] >= cfg["sv_mid_hi"]:
+        raise ValueError("stripping-void SoC windows must be ordered: end_lo < end_hi <= mid_lo < mid_hi")
+    return cfg
