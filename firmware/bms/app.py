@@ -1,0 +1,238 @@
+# Application layer: one sample in -> validation -> estimators -> detectors -> protections -> limits out.
+# No I/O here (the board layer moves bytes, `serve` speaks the protocol), so tests drive it directly.
+from bms import events as ev
+from bms import protocol as pr
+from bms.compat import isfinite
+from bms.protection import (
+    T_PLAUSIBLE_MAX,
+    T_PLAUSIBLE_MIN,
+    V_PLAUSIBLE_MAX,
+    V_PLAUSIBLE_MIN,
+    Protection,
+)
+
+DEFAULT_PRESET = "nvp-mg-naf"
+MAX_CELLS = 128
+GOOD_SAMPLES_TO_TRUST = 3  # consecutive plausible samples before charging is allowed again after a sensor fault
+MAX_DT_S = 3600.0  # a longer gap (a board asleep, a lost link) is integrated as at most this
+
+
+class Bms:
+    def __init__(self, n_cells=1, preset=DEFAULT_PRESET, soc0=None):
+        self.stats = [0] * pr.N_STATS
+        self.configure(n_cells, preset, soc0)
+
+    def configure(self, n_cells, preset, soc0=None):
+        """(Re)build the estimators, detectors and protections. ValueError, with the reason, on a bad config;
+        on error the running configuration is kept."""
+        from bms import cellparams, detectparams
+        from bms.detect import PlatingDetectors
+        from bms.estimator import CellEstimator
+
+        if not 1 <= n_cells <= MAX_CELLS:
+            raise ValueError("n_cells must be 1..%d" % MAX_CELLS)
+        if soc0 is not None and not (isfinite(soc0) and 0.0 <= soc0 <= 1.0):
+            raise ValueError("soc0 must be a fraction 0..1")
+        params = cellparams.validate(cellparams.preset(preset))
+        det_cfg = detectparams.preset(preset)
+        estimators = [CellEstimator(params, soc0) for _ in range(n_cells)]
+        self.detectors = PlatingDetectors(n_cells, det_cfg)
+        self.protection = Protection(params)
+        self.estimators = estimators
+        self.preset = preset
+        self.n_cells = n_cells
+        self.last_t_ms = -1
+        self.sensor_fault = False
+        self.good_run = GOOD_SAMPLES_TO_TRUST  # start trusting: the first sample is validated anyway
+        self.valid = False
+        self.i_chg_max_a = 0.0
+        self.i_dis_max_a = 0.0
+        self.flags = 0
+        self.plating_level = 0
+        self.events = []  # (cell, kind, severity, t_ms, value) raised by the last sample
+
+    def _plausible(self, i_a, v_cell, t_c):
+        """Index of the first implausible cell voltage, -2 for a bad current/temperature, -1 if all fine."""
+        if not isfinite(i_a):
+            return -2
+        for k in range(len(v_cell)):
+            v = v_cell[k]
+            if not (isfinite(v) and V_PLAUSIBLE_MIN <= v <= V_PLAUSIBLE_MAX):
+                return k
+        for t in t_c:
+            if not (isfinite(t) and T_PLAUSIBLE_MIN <= t <= T_PLAUSIBLE_MAX):
+                return -2
+        return -1
+
+    def on_sample(self, t_ms, i_a, v_cell, t_c):
+        """Process one sample. Returns the ESTIMATE flags; self.events holds the events it raised."""
+        events = self.events
+        del events[:]
+        n = self.n_cells
+        if len(v_cell) != n or (len(t_c) != n and len(t_c) != 1 and len(t_c) != 0):
+            raise ValueError("sample has %d voltages / %d temperatures for %d cells" % (len(v_cell), len(t_c), n))
+        if self.last_t_ms >= 0 and t_ms <= self.last_t_ms:
+            raise ValueError("sample time does not advance")
+        dt_ms = 0 if self.last_t_ms < 0 else t_ms - self.last_t_ms
+        self.last_t_ms = t_ms
+        dt_s = dt_ms / 1000.0
+        if dt_s > MAX_DT_S:
+            dt_s = MAX_DT_S
+
+        bad = self._plausible(i_a, v_cell, t_c)
+        if bad != -1:
+            # fail safe: hold the estimate, charging off, until the sensors look right again
+            self.stats[7] += 1
+            self.good_run = 0
+            if not self.sensor_fault:
+                self.sensor_fault = True
+                kind = ev.OPEN_WIRE if bad >= 0 and isfinite(v_cell[bad]) else ev.SENSOR_INVALID
+                events.append((bad if bad >= 0 else 0xFF, kind, ev.CRITICAL, t_ms, v_cell[bad] if bad >= 0 else i_a))
+            return self._publish(v_cell, hold=True)
+        if self.sensor_fault:
+            self.good_run += 1
+            if self.good_run >= GOOD_SAMPLES_TO_TRUST:
+                self.sensor_fault = False
+
+        ests = self.estimators
+        for k in range(n):
+            tk = t_c[k] if len(t_c) == n else (t_c[0] if t_c else 25.0)
+            if not ests[k].update(dt_s, i_a, v_cell[k], tk):
+                self.stats[8] += 1
+        self.valid = True
+        t_s = t_ms / 1000.0
+        t_list = t_c if len(t_c) == n else [t_c[0] if t_c else 25.0] * n
+        for e in self.detectors.update(t_s, dt_s, i_a, v_cell, t_list, ests):
+            events.append((e[0], e[1], e[2], t_ms, e[4]))
+        self.protection.update(dt_ms, i_a, v_cell, t_c, t_ms, events)
+        return self._publish(v_cell, hold=False)
+
+    def _publish(self, v_cell, hold):
+        prot = self.protection
+        if hold:
+            i_chg = 0.0
+            i_dis = 0.0 if not self.valid else prot.current_limits(v_cell)[1]
+        else:
+            i_chg, i_dis = prot.current_limits(v_cell)
+            i_chg = min(i_chg, self.detectors.i_chg_limit_a)
+        if self.sensor_fault or self.detectors.charge_inhibit:
+            i_chg = 0.0
+        flags = 0
+        if i_chg > 0.0:
+            flags |= pr.FLAG_CHARGE_ALLOWED
+        if i_dis > 0.0:
+            flags |= pr.FLAG_DISCHARGE_ALLOWED
+        if self.sensor_fault:
+            flags |= pr.FLAG_SENSOR_FAULT
+        if prot.tripped():
+            flags |= pr.FLAG_PROTECTION_TRIP
+        if self.valid:
+            flags |= pr.FLAG_ESTIMATE_VALID
+        # plating trouble does not heal: the level latches until a reconfiguration (a new cell)
+        level = self.plating_level
+        for e in self.events:
+            if e[1] < ev.OVER_VOLTAGE and e[2] > level:
+                level = e[2]
+        self.plating_level = level
+        if level >= ev.WARNING:
+            flags |= pr.FLAG_PLATING_WARNING
+        if level >= ev.ALARM:
+            flags |= pr.FLAG_PLATING_ALARM
+        if level >= ev.CRITICAL or self.detectors.charge_inhibit:
+            flags |= pr.FLAG_PLATING_CRITICAL
+        self.i_chg_max_a = i_chg
+        self.i_dis_max_a = i_dis
+        self.flags = flags
+        return flags
+
+    def estimate_payload(self):
+        ests = self.estimators
+        return pr.pack_estimate(
+            self.last_t_ms if self.last_t_ms >= 0 else 0,
+            self.flags,
+            self.i_chg_max_a,
+            self.i_dis_max_a,
+            [e.soc for e in ests],
+            [e.soc_sigma for e in ests],
+            [e.q_ah for e in ests],
+        )
+
+
+def handle_frame(bms, msg_type, seq, payload, send):
+    """Act on one valid frame; send(type, seq, payload) emits replies. Never raises on payload content."""
+    st = bms.stats
+    if msg_type == pr.SAMPLE:
+        try:
+            t_ms, i_a, v_cell, t_c = pr.unpack_sample(payload)
+            bms.on_sample(t_ms, i_a, v_cell, t_c)
+        except ValueError as e:
+            st[6] += 1
+            send(pr.NACK, seq, pr.pack_nack(msg_type, pr.NACK_BAD_PAYLOAD, str(e)))
+            return
+        for e in bms.events:
+            send(pr.EVENT, seq, pr.pack_event(e[0], e[1], e[2], e[3], e[4]))
+            st[9] += 1
+        send(pr.ESTIMATE, seq, bms.estimate_payload())
+    elif msg_type == pr.HELLO:
+        from bms import VERSION
+
+        send(pr.HELLO_REPLY, seq, bytes((bms.n_cells,)) + (VERSION + ";" + bms.preset).encode())
+    elif msg_type == pr.STATS_REQUEST:
+        send(pr.STATS, seq, pr.pack_stats(st))
+    elif msg_type == pr.CONFIG:
+        try:
+            n, soc0, preset = pr.unpack_config(payload)
+            bms.configure(n, preset, soc0 if isfinite(soc0) else None)
+        except (ValueError, KeyError) as e:
+            st[6] += 1
+            send(pr.NACK, seq, pr.pack_nack(msg_type, pr.NACK_BAD_CONFIG, str(e)))
+            return
+        send(pr.ACK, seq, bytes((msg_type,)))
+    else:
+        st[5] += 1
+        send(pr.NACK, seq, pr.pack_nack(msg_type, pr.NACK_UNKNOWN_TYPE, ""))
+
+
+def serve(bms, read_byte, write):
+    """The main loop: bytes in, frames out, until read_byte() returns -1 (end of stream).
+
+    read_byte() -> int 0..255, None when nothing arrived in a while (housekeeping chance), -1 at end.
+    Nothing a host sends can raise out of here: a frame that breaks the handler is NACKed and counted.
+    A SAMPLE that arrives again with the seq just answered is a retransmission (the host missed or
+    distrusted the reply): it gets the same replies again instead of being processed twice.
+    """
+    reader = pr.FrameReader(bms.stats)
+    replies = []  # frames answering the last SAMPLE
+    last_sample_seq = -1
+
+    def send(msg_type, seq, payload):
+        frame = pr.encode_frame(msg_type, seq, payload)
+        replies.append(frame)
+        write(frame)
+
+    while True:
+        b = read_byte()
+        if b is None:
+            continue
+        if b < 0:
+            return
+        m = reader.feed_byte(b)
+        if m:
+            f = reader.frame
+            msg_type = f[1]
+            seq = f[2]
+            if msg_type == pr.SAMPLE and seq == last_sample_seq:
+                for frame in replies:
+                    write(frame)
+                continue
+            del replies[:]
+            last_sample_seq = seq if msg_type == pr.SAMPLE else -1
+            try:
+                handle_frame(bms, msg_type, seq, bytes(f[3 : m - 2]), send)
+            except Exception as e:  # last line of defence: a firmware bug must not stop the board
+                bms.stats[6] += 1
+                send(pr.NACK, seq, pr.pack_nack(msg_type, pr.NACK_BAD_PAYLOAD, "internal: " + repr(e)))
+            reader.stats = bms.stats  # configure() keeps the same list; stay bound to it
+        elif b == 0 and reader.last_error:
+            write(pr.encode_frame(pr.NACK, 0, pr.pack_nack(0, reader.last_error, "")))
+            reader.last_error = 0

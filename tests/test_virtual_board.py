@@ -1,0 +1,66 @@
+"""The firmware on the MicroPython unix port behind a pseudo-terminal, driven through pyserial like a real board."""
+
+import math
+import os
+import random
+
+import pytest
+
+from bms import protocol as pr
+from hil.virtual_board import VirtualBoard
+from host.link import BoardLink, LinkError
+
+pytestmark = pytest.mark.mpy
+
+
+@pytest.fixture
+def link():
+    with VirtualBoard() as board:
+        with BoardLink(board.port, timeout_s=2.0) as lk:
+            yield lk
+        assert board.alive(), "firmware died:\n" + board.stderr_text()
+
+
+def test_port_is_a_terminal_device_and_handshake_works(link):
+    assert link.port.startswith("/dev/pts/") and os.isatty(link.ser.fileno())
+    hello = link.hello()
+    assert hello["n_cells"] == 1 and hello["preset"] == "nvp-mg-naf" and hello["fw_version"]
+
+
+def test_samples_give_estimates_and_nan_fails_safe(link):
+    for k in range(1, 6):
+        est, events = link.sample(1000 * k, 0.0, [3.40], [25.0])
+    assert est["flags"] & pr.FLAG_CHARGE_ALLOWED and 0.0 <= est["soc"][0] <= 1.0
+    est, events = link.sample(6000, 0.0, [math.nan], [25.0])
+    assert est["flags"] & pr.FLAG_SENSOR_FAULT and not est["flags"] & pr.FLAG_CHARGE_ALLOWED
+    assert [e.kind_name for e in events] == ["sensor_invalid"]
+    assert link.stats()["samples_rejected"] == 1
+
+
+def test_flipped_bit_is_nacked_on_micropython_and_the_link_recovers(link):
+    frame = bytearray(pr.encode_frame(pr.SAMPLE, 200, pr.pack_sample(1000, 0.0, [3.4], [25.0])))
+    frame[5] ^= 0x04
+    link.send_raw(bytes(frame))
+    est, _ = link.sample(2000, 0.0, [3.4], [25.0])  # the NACK for the damaged frame is skipped, not fatal
+    stats = link.stats()
+    assert stats["rx_crc_errors"] + stats["rx_framing_errors"] == 1
+    assert link.nacks >= 1 and est["t_ms"] == 2000
+
+
+def test_random_bytes_do_not_stop_the_firmware(link):
+    rng = random.Random(7)
+    link.send_raw(bytes(rng.randrange(256) for _ in range(4000)) + b"\x00")
+    est, _ = link.sample(1000, 0.0, [3.4], [25.0])
+    assert est["t_ms"] == 1000
+    stats = link.stats()
+    assert stats["rx_crc_errors"] + stats["rx_framing_errors"] + stats["rx_oversize"] > 5
+
+
+def test_config_beyond_limits_is_refused_with_a_reason(link):
+    with pytest.raises(LinkError, match="bad_config.*unknown preset"):
+        link.configure(2, "nvp-unobtainium")
+    link.configure(4, "layered-oxide-bare-cu", soc0=0.3)
+    hello = link.hello()
+    assert hello["n_cells"] == 4 and hello["preset"] == "layered-oxide-bare-cu"
+    est, _ = link.sample(1000, -1.0, [3.2] * 4, [25.0] * 4)
+    assert len(est["soc"]) == 4
