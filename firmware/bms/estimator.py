@@ -30,6 +30,19 @@ V_ABS_MAX = 100.0
 DT_MAX = 1.0e6
 
 
+def soc_from_ocv(m, v, t_c):
+    """Inverse of the model's (strictly increasing) OCV table, clamped to 0..1."""
+    v = v - m.docv_dt * (t_c - 25.0)
+    s = m.soc_pts
+    o = m.ocv_pts
+    if v <= o[0]:
+        return s[0]
+    for j in range(1, len(s)):
+        if v <= o[j]:
+            return s[j - 1] + (s[j] - s[j - 1]) * (v - o[j - 1]) / (o[j] - o[j - 1])
+    return s[-1]
+
+
 def _clip(x, lo, hi):
     return lo if x < lo else (hi if x > hi else x)
 
@@ -45,8 +58,8 @@ class CellEstimator:
         self.cap = CapacityEstimator(p)
         self._need_init = soc0 is None
         self.n_updates = 0
-        self.soc = self.ekf.soc
-        self.soc_sigma = sqrt(self.ekf.p00)
+        self.soc = self.ekf.x[0]
+        self.soc_sigma = sqrt(self.ekf.P[0])
         self.q_ah = self.cap.q_ah
         self.q_sigma_ah = self.cap.q_sigma_ah
         self.v_pred = 0.0
@@ -64,12 +77,12 @@ class CellEstimator:
             # SoC from the OCV seen at the first sample (IR drop removed); wide sigma on the plateau.
             self._need_init = False
             e.m.at(t_c)
-            e.soc = e.m.soc_from_ocv(v_cell - e.m.r0 * i_a, t_c)
+            e.x[0] = soc_from_ocv(e.m, v_cell - e.m.r0 * i_a, t_c)
         ok = e.step(dt_s, i_a, v_cell, t_c, self.cap.q_ah)
-        self.cap.step(dt_s, i_a, e.soc, e.p00)
+        self.cap.step(dt_s, i_a, e.x[0], e.P[0])
         self.n_updates += 1
-        self.soc = e.soc
-        self.soc_sigma = sqrt(e.p00)
+        self.soc = e.x[0]
+        self.soc_sigma = sqrt(e.P[0])
         self.q_ah = self.cap.q_ah
         self.q_sigma_ah = self.cap.q_sigma_ah
         self.v_pred = e.v_pred
@@ -80,11 +93,11 @@ class CellEstimator:
 
     @property
     def v1(self):
-        return self.ekf.v1
+        return self.ekf.x[1]
 
     @property
     def hyst(self):
-        return self.ekf.h
+        return self.ekf.x[2]
 
     @property
     def ocv_slope(self):

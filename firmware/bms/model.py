@@ -1,54 +1,59 @@
 # Equivalent-circuit cell model for the estimator (micro:bit-sized core; MicroPython 1.9 syntax).
-# v = OCV(soc, T) + M*h + v1 + R0(T)*i   (i > 0 = charge)
-# OCV: piecewise-linear table at 25 C plus a linear entropic term; R0, R1, tau1: Arrhenius in T.
-# T is quantised to T_STEP so the Arrhenius factors are recomputed only when it moves.
+# State x = [soc, v1, h]; i > 0 = charge.
+#   f: soc += eta*i*dt/(3600*Q);  v1 = a1*v1 + R1*(1-a1)*i, a1 = exp(-dt/tau1);
+#      h = ah*h + (1-ah)*sgn(i), ah = exp(-|gamma*dsoc|)   (Plett's ESC hysteresis);  F = diag(1, a1, ah)
+#   h: v = OCV(soc, T) + M*h + v1 + R0(T)*i
+# OCV: piecewise-linear table at 25 C plus a linear entropic term; R0, R1, tau1: Arrhenius in T,
+# with T quantised to T_STEP so the exponentials are recomputed only when it moves.
 from math import exp
 
 T_STEP = 0.25  # degC
-T_REF_K = 298.15
-R_GAS = 8.314
 
 
 class CellModel:
     def __init__(self, p):
-        self.soc_pts = list(p["soc_pts"])
-        self.ocv_pts = list(p["ocv_pts"])
-        self.n = len(self.soc_pts)
+        self.soc_pts = p["soc_pts"]
+        self.ocv_pts = p["ocv_pts"]
         self.docv_dt = p["docv_dt_v_per_k"]
-        self.r0_25 = p["r0_ohm"]
-        self.r1_25 = p["r1_ohm"]
-        self.tau1_25 = p["tau1_s"]
-        self.ea_r0 = p["ea_r0_j_mol"] / R_GAS
-        self.ea_r1 = p["ea_r1_j_mol"] / R_GAS
+        self.r25 = (p["r0_ohm"], p["r1_ohm"], p["tau1_s"])
+        self.ea = (p["ea_r0_j_mol"] / 8.314, p["ea_r1_j_mol"] / 8.314)
         self.m_hyst = p["m_hyst_v"]
         self.gamma = p["gamma_hyst"]
+        self.eta = p["eta_chg"]
         self.t_q = None
-        self.r0 = self.r1 = self.tau1 = 0.0
         self.at(25.0)
 
     def at(self, t_c):
-        # Sets r0, r1, tau1 for temperature t_c (quantised); returns the quantised temperature.
+        # Sets r0, r1, tau1 for temperature t_c (quantised, clipped to -40..80 C).
         tq = int(t_c / T_STEP + (0.5 if t_c >= 0 else -0.5)) * T_STEP
         if tq != self.t_q:
             self.t_q = tq
-            if tq < -40.0:  # bounded: Arrhenius far outside the fitted range is meaningless
-                tq = -40.0
-            elif tq > 80.0:
-                tq = 80.0
-            d = 1.0 / (tq + 273.15) - 1.0 / T_REF_K
-            self.r0 = self.r0_25 * exp(self.ea_r0 * d)
-            f1 = exp(self.ea_r1 * d)
-            self.r1 = self.r1_25 * f1
-            self.tau1 = self.tau1_25 * f1  # C1 ~ constant, so tau1 = R1*C1 scales like R1
-        return self.t_q
+            d = 1.0 / (min(max(tq, -40.0), 80.0) + 273.15) - 1.0 / 298.15
+            self.r0 = self.r25[0] * exp(self.ea[0] * d)
+            f1 = exp(self.ea[1] * d)
+            self.r1 = self.r25[1] * f1
+            self.tau1 = max(self.r25[2] * f1, 0.1)  # C1 ~ constant: tau1 = R1*C1 scales like R1
+
+    def f(self, x, F, dt, i, q_ah):
+        # State transition in place; F <- its diagonal Jacobian. Call at(t_c) first.
+        ds = i * dt / (3600.0 * q_ah)
+        if i > 0.0:
+            ds *= self.eta
+        x[0] += ds
+        a1 = exp(-dt / self.tau1)
+        x[1] = a1 * x[1] + self.r1 * (1.0 - a1) * i
+        ah = exp(-abs(self.gamma * ds))
+        x[2] = ah * x[2] + (1.0 - ah) * (1.0 if i > 0.0 else (-1.0 if i < 0.0 else 0.0))
+        F[1] = a1
+        F[2] = ah
+        return ds
 
     def ocv_slope(self, soc, t_c):
         # (OCV [V], dOCV/dsoc [V per unit SoC]); linear extrapolation outside 0..1.
         s = self.soc_pts
-        n = self.n
         lo = 0
-        hi = n - 1
-        while hi - lo > 1:  # bisection: tables are short, but keep it O(log n)
+        hi = len(s) - 1
+        while hi - lo > 1:  # bisection
             mid = (lo + hi) >> 1
             if soc < s[mid]:
                 hi = mid
@@ -60,15 +65,3 @@ class CellModel:
 
     def ocv(self, soc, t_c):
         return self.ocv_slope(soc, t_c)[0]
-
-    def soc_from_ocv(self, v, t_c):
-        # Inverse of the (monotonic) table, clamped to 0..1.
-        v = v - self.docv_dt * (t_c - 25.0)
-        s = self.soc_pts
-        o = self.ocv_pts
-        if v <= o[0]:
-            return s[0]
-        for j in range(1, self.n):
-            if v <= o[j]:
-                return s[j - 1] + (s[j] - s[j - 1]) * (v - o[j - 1]) / (o[j] - o[j - 1])
-        return s[-1]
