@@ -106,6 +106,7 @@ class CellArray:
         self.inv_q_nuc = 1.0 / (c["q_nuc_mah_cm2"] * to_ah)
         self.q_contact = c["q_contact_mah_cm2"] * to_ah
         self.inv_q_refill = 1.0 / (c["void_refill_mah_cm2"] * to_ah)
+        self.q_thin = c["void_thin_mah_cm2"] * to_ah
 
         self.r0 = c["r0_asr"] / area * r_mult
         self.r1 = c["r1_asr"] / area * r_mult
@@ -130,7 +131,8 @@ class CellArray:
         self.q_ox = np.zeros(n)
         self.q_corr = np.zeros(n)
         self.q_leak = np.zeros(n)
-        self.q_in = 0.0
+        self.q_in = 0.0  # external charge, the same for every cell in the string
+        self.q_in_adj = np.zeros(n)  # per-cell net charge of cycles booked by sim.ageing
         self.v1 = np.zeros(n)
         self.v2 = np.zeros(n)
         self.h = np.zeros(n)
@@ -167,7 +169,17 @@ class CellArray:
         """True open-circuit voltage [V] without hysteresis."""
         k, w = self._lookup(self.q_cath * self.inv_q_site)
         u = self._u_tab[k] + w * self._du_tab[k] + self._dudt_tab[k] * (self.t_c - 25.0)
-        return u - self.c["u_collector_v"] * np.exp(-self.q_plated * self.inv_q_wet)
+        qw = self.q_plated * self.inv_q_wet
+        return u - self.c["u_collector_v"] * np.exp(-qw * qw)
+
+    def u_anode(self):
+        """Anode potential vs Na/Na+ [V] during the last step (a reference-electrode view):
+        collector potential minus plating/stripping, interface and nucleation overpotentials."""
+        if not hasattr(self, "_anode"):
+            qw = self.q_plated * self.inv_q_wet
+            return self.c["u_collector_v"] * np.exp(-qw * qw)
+        u_an, eta, r_an = self._anode
+        return u_an - eta - r_an * self.i_int
 
     def q_usable(self):
         """Usable capacity [Ah]: active sodium above the cathode's full-charge fraction."""
@@ -214,7 +226,8 @@ class CellArray:
         # Open-circuit voltage at the start of the step.
         k, w = self._lookup(self.q_cath * self.inv_q_site)
         dudt = self._dudt_tab[k]
-        u_an = c["u_collector_v"] * np.exp(-self.q_plated * self.inv_q_wet)
+        qw = self.q_plated * self.inv_q_wet
+        u_an = c["u_collector_v"] * np.exp(-qw * qw)
         ocv = self._u_tab[k] + w * self._du_tab[k] + dudt * (self.t_c - 25.0) - u_an
         r2_t = self.r2_t * self._r2m_tab[k]
 
@@ -235,8 +248,8 @@ class CellArray:
             eta = self.b_bv * np.arcsinh(j_g / (2.0 * self.j0_t * a_strip))
             # Above the critical stripping current the anode polarisation turns exponential.
             over = np.abs(j_g) / contact / (self.jvoid_t * self.void_crit_mult) - 1.0
-            np.clip(over, 0.0, 6.0, out=over)
-            eta -= c["eta_void_v"] * np.expm1(2.0 * over)
+            np.clip(over, 0.0, 5.0, out=over)
+            eta -= c["eta_void_v"] * np.expm1(over)
         else:
             r_an = self.r_int_t / contact
             eta = 0.0
@@ -270,7 +283,12 @@ class CellArray:
         if self.any_short or i_ext > 0.0:
             self._plate(np.maximum(dq, 0.0), j_int)
         if self.any_short or i_ext < 0.0:
-            self._strip(np.maximum(-dq, 0.0), j_int)
+            corroding = self._strip(np.maximum(-dq, 0.0), j_int)
+            if corroding.any():
+                # The sodium ran out within the step: the collector now sits at its
+                # corrosion potential, and that is the voltage the step ends with.
+                floor = ocv + u_an - c["u_corr_v"] + r0 * i_int
+                v = np.where(corroding, np.minimum(v, floor), v)
         cal = self.k_cal_t * dt * np.minimum(1.0, self.q_plated / self.q_contact)
         self.q_plated = self.q_plated - cal
         self.q_sei = self.q_sei + cal
@@ -296,6 +314,7 @@ class CellArray:
         self.v = v
         self.i_leak = i_leak
         self.i_int = i_int
+        self._anode = (u_an, eta, r_an)
 
     def _plate(self, dq_p, j_int):
         plated = np.minimum(dq_p, self.q_cath)  # an empty cathode cannot give more sodium
@@ -315,11 +334,13 @@ class CellArray:
         # current density and low temperature.
         f_dead = self.f_dead_t * self.dead_mult * np.sqrt(np.abs(j_int))
         stripped = np.minimum(dq_s, self.q_plated / (1.0 + f_dead))
-        self.q_corr = self.q_corr + (dq_s - stripped)
+        corr = dq_s - stripped
+        self.q_corr = self.q_corr + corr
         dead = stripped * f_dead
         self.q_plated = self.q_plated - stripped - dead
         self.q_dead = self.q_dead + dead
         self.q_cath = self.q_cath + stripped
+        return corr > 1e-15
 
     def _grow_dendrites(self, j_int, contact, dt, t_s):
         c = self.c
@@ -360,7 +381,11 @@ class CellArray:
         voiding = over > 0.0
         if voiding.any():
             room = np.maximum(c["void_max"] - self.void - self.void_res, 0.0)
-            self.void = self.void + c["void_growth_per_s"] * dt * np.clip(over, 0.0, 5.0) * room
+            # Creep refills voids while the metal is thick; a thin layer cannot keep up, so
+            # voids (and the polarisation) grow towards the end of the discharge.
+            thin = self.q_thin / (self.q_plated + self.q_thin)
+            self.void = self.void + (c["void_growth_per_s"] * dt * np.clip(over, 0.0, 5.0)
+                                     * room * thin)
             started = voiding & ~self._voiding
             if started.any():
                 self.events.append(("void_start", np.flatnonzero(started), t_s))

@@ -30,12 +30,14 @@ State (``pack.state``; every array has shape (n_cells,)):
   temperature minus the anode potential; hysteresis excluded, see ``v_hyst``).
 * Sodium inventory [Ah]: ``q_cath_ah``, ``q_plated_ah``, ``q_dead_ah``,
   ``q_sei_ah`` (their sum is constant per cell); charge bookkeeping
-  ``q_in_ah`` (float, the same for every cell), ``q_leak_ah``, ``q_ox_ah``,
+  ``q_in_ah`` (external charge in, per cell), ``q_leak_ah``, ``q_ox_ah``,
   ``q_corr_ah`` with
   ``q_in_ah == d(q_plated + q_dead + q_sei) + q_leak + q_ox - q_corr``.
 * Morphology: ``dendrite`` (normalised length, >= 1 once penetrated),
   ``void`` (fraction of the interface without contact), ``short_r_ohm``
-  (inf without a short), ``i_cell_a`` (electrochemical current, i_a - leak).
+  (inf without a short), ``i_cell_a`` (electrochemical current, i_a - leak),
+  ``u_anode_v`` (anode potential vs Na/Na+ with its overpotentials: the
+  nucleation dip shows here as in a three-electrode measurement).
 
 ``pack.labels`` lists ground-truth labels (sim.faults describes them); sensor
 faults from sim.sensors.SensorModel.measure are appended to the same list.
@@ -89,10 +91,11 @@ class PackState:
     q_leak_ah = property(lambda self: self._cells.q_leak.copy())
     q_ox_ah = property(lambda self: self._cells.q_ox.copy())
     q_corr_ah = property(lambda self: self._cells.q_corr.copy())
-    q_in_ah = property(lambda self: self._cells.q_in)
+    q_in_ah = property(lambda self: self._cells.q_in + self._cells.q_in_adj)
     dendrite = property(lambda self: self._cells.dendrite.copy())
     void = property(lambda self: self._cells.void + self._cells.void_res)
     i_cell_a = property(lambda self: self._cells.i_int.copy())
+    u_anode_v = property(lambda self: self._cells.u_anode())
 
     @property
     def short_r_ohm(self):
@@ -115,6 +118,7 @@ class Pack:
         self.v_max, self.v_min = self.cells.v_max, self.cells.v_min
         self.labels = []
         self._open = {}  # (cell, kind) -> open label
+        self._closing = {}  # (cell, kind) -> time a physics episode stopped (merged if it restarts)
         self._pending = sorted((F.validate(f, self.n_cells) for f in (faults or ())),
                                key=lambda f: f["t_start_s"])
         self._ending = []
@@ -168,6 +172,8 @@ class Pack:
         self.t_s += dt_s
         if cells.events:
             self._events_to_labels()
+        if self._closing:
+            self._close_stale()
         st = self.state
         st.t_s = self.t_s
         st.i_a = i_a
@@ -182,25 +188,38 @@ class Pack:
             kind, idx, t = ev[0], ev[1], ev[2]
             for k, cell in enumerate(idx):
                 if kind == "dendrite_start":
-                    self.add_label(cell, "dendrite", t, cells.dendrite[cell], "length", "physics")
+                    self._episode_start(cell, "dendrite", t, cells.dendrite[cell], "length")
                 elif kind == "dendrite_stop":
-                    self.close_label(cell, "dendrite", t, source="physics")
+                    self._closing.setdefault((int(cell), "dendrite"), t)
                 elif kind == "penetration":
+                    self._closing.pop((int(cell), "dendrite"), None)
                     self.close_label(cell, "dendrite", t, source="physics")
                     self.add_label(cell, "soft_short", t, 1.0 / cells.g_short[cell], "ohm", "physics")
                 elif kind == "hard":
                     self.close_label(cell, "soft_short", t)
                     self.add_label(cell, "hard_short", t, 1.0 / cells.g_short[cell], "ohm", "physics")
                 elif kind == "void_start":
-                    self.add_label(cell, "void", t, cells.void[cell] + cells.void_res[cell],
-                                   "void_fraction", "physics")
+                    self._episode_start(cell, "void", t, cells.void[cell] + cells.void_res[cell],
+                                        "void_fraction")
                 elif kind == "void_stop":
-                    self.close_label(cell, "void", t, source="physics")
+                    self._closing.setdefault((int(cell), "void"), t)
                 elif kind == "micro":
                     tau = cells.c["micro_tau_s"]
                     self.add_label(cell, "micro_short", t, ev[3][k], "V", "physics",
                                    t_end_s=t + 3.0 * tau)
         cells.events.clear()
+
+    EPISODE_GAP_S = 120.0  # physics episodes that restart within this gap are one label
+
+    def _episode_start(self, cell, kind, t, magnitude, unit):
+        if self._closing.pop((int(cell), kind), None) is None:
+            self.add_label(cell, kind, t, magnitude, unit, "physics")
+
+    def _close_stale(self):
+        for key, t_stop in list(self._closing.items()):
+            if self.t_s - t_stop >= self.EPISODE_GAP_S:
+                self.close_label(key[0], key[1], t_stop, source="physics")
+                del self._closing[key]
 
     # -------------------------------------------------------------------- run
     def run(self, profile, dt_s=1.0, t_max_s=None, sensors=None, i_chg_max_a=math.inf,

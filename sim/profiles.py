@@ -107,14 +107,23 @@ class _CCCV(Profile):
         self.duration_s, self.r_est = duration_s, float(r_est_ohm)
         self.cv = False
         self.i_last = float(i_a)
+        self._prev = None  # (current, highest voltage) of the step before
+        self.v_hi = -math.inf
 
     def current(self, t_s, st):
         v_max = self.v_max if self.v_max is not None else st.v_max
         v_hi = float(np.max(st.v_cell))
+        self.v_hi = v_hi
         if not self.cv and v_hi >= v_max:
             self.cv = True
         if self.cv:
-            # Integral control of the highest cell's voltage (r_est: a pessimistic resistance).
+            # Learn a pessimistic resistance from the last current change, so the integral
+            # control of the highest cell's voltage stays stable when the cell is cold.
+            if self._prev is not None and abs(self.i_last - self._prev[0]) > 1e-3 * self.i_a:
+                r_obs = (v_hi - self._prev[1]) / (self.i_last - self._prev[0])
+                if r_obs > self.r_est:
+                    self.r_est = min(1.5 * r_obs, 100.0)
+            self._prev = (self.i_last, v_hi)
             self.i_last = min(max(self.i_last + (v_max - v_hi) / self.r_est, 0.0), self.i_a)
         return self.i_last
 
@@ -126,7 +135,10 @@ class _CCCV(Profile):
     def done(self, t_s, st):
         if super().done(t_s, st):
             return True
-        return self.cv and self.i_last <= self.i_cut_a
+        if not (self.cv and self.i_last <= self.i_cut_a):
+            return False
+        v_max = self.v_max if self.v_max is not None else st.v_max
+        return float(np.max(st.v_cell)) >= v_max - 0.01  # holding v_max, not an overshoot
 
 
 def cccv(i_a, v_max=None, i_cut_a=None, duration_s=None, r_est_ohm=0.2):
