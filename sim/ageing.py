@@ -40,7 +40,9 @@ CALIBRATION_PROTOCOL = {
 
 def run_cycles(pack, n_cycles, c_chg=0.5, c_dis=0.5, c_cut=0.05, rest_s=600.0, dt_s=10.0, skip=1):
     """Cycle the pack n_cycles times; return a dict of per-cycle arrays (n_cycles, n_cells):
-    q_dis_ah (discharge capacity), q_chg_ah, ce, simulated (bool per cycle)."""
+    q_dis_ah (discharge capacity), q_chg_ah, ce, simulated (bool per cycle).  The string is in
+    series, so every cell passes the same charge: the weakest cell ends each discharge (per-cell
+    usable capacity is ``pack.state.q_ah``)."""
     if not (isinstance(skip, int) and skip >= 1):
         raise ValueError("skip must be an int >= 1, got %r" % (skip,))
     n = pack.n_cells

@@ -155,6 +155,7 @@ class CellArray:
         self.events = []  # (kind, cells, info) raised by the physics; Pack turns them into labels
         self._t_cache = None
         self._dt_cache = None
+        self._r_lin_prev = None
         self._rng = rng
 
     # ------------------------------------------------------------------ lookups
@@ -260,6 +261,9 @@ class CellArray:
         e0 = (ocv + cath["m_hyst_v"] * self.h + cath["m0_hyst_v"] * self.s
               + self.a1 * self.v1 + self.a2 * self.v2 + eta)
         if self.any_short:
+            if i_ext > 0.0 and self._r_lin_prev is not None:
+                self._micro_events(dt, t_s)
+            self._r_lin_prev = r_lin
             g = self.g_short + self.g_micro
             v = (e0 + r_lin * i_ext) / (1.0 + r_lin * g)
             i_leak = g * v
@@ -405,21 +409,25 @@ class CellArray:
                 cells = np.flatnonzero(to_hard)
                 self.make_hard(cells)
                 self.events.append(("hard", cells, t_s))
-            # Transient micro-shorts during charge: 20-80 mV drops, quick recovery.
-            cand = np.flatnonzero(self.micro_on & ~self.hard)
-            if cand.size:
-                p = c["micro_rate_per_h"] * dt / 3600.0
-                hit = cand[self._rng.random(cand.size) < p]
-                if hit.size:
-                    lo, hi = c["micro_drop_v"]
-                    drop = self._rng.uniform(lo, hi, hit.size)
-                    v_h = np.maximum(v[hit], 0.5)
-                    # drop = r_lin * i_micro  and  i_micro = g * v
-                    self.g_micro[hit] += drop / (r_lin[hit] * (v_h - drop))
-                    self.events.append(("micro", hit, t_s, drop))
         if self.g_micro.any():
             self.g_micro = self.g_micro * np.exp(-dt / c["micro_tau_s"])
             self.g_micro[self.g_micro < 1e-6] = 0.0
+
+    def _micro_events(self, dt, t_s):
+        """Transient micro-shorts during charge: 20-80 mV drops with quick recovery."""
+        c = self.c
+        cand = np.flatnonzero(self.micro_on & ~self.hard)
+        if not cand.size:
+            return
+        p = c["micro_rate_per_h"] * dt / 3600.0
+        hit = cand[self._rng.random(cand.size) < p]
+        if hit.size:
+            lo, hi = c["micro_drop_v"]
+            drop = self._rng.uniform(lo, hi, hit.size)
+            v_h = np.maximum(self.v[hit], 0.5)
+            # drop = r_lin * i_micro  and  i_micro = g * v  (r_lin of the previous step)
+            self.g_micro[hit] += drop / (self._r_lin_prev[hit] * (v_h - drop))
+            self.events.append(("micro", hit, t_s, drop))
 
     def make_soft(self, cells, r_ohm, growth_per_s, micro):
         self.g_short[cells] = 1.0 / r_ohm
