@@ -75,7 +75,7 @@ def run_cycles(pack, n_cycles, c_chg=0.5, c_dis=0.5, c_cut=0.05, rest_s=600.0, d
 
 def _one_cycle(pack, q_nom, c_chg, c_dis, c_cut, rest_s, dt_s):
     """One CC-CV charge / rest / CC discharge / rest; returns (charge in, charge out) per cell."""
-    segs = [profiles.cccv(c_chg * q_nom, None, c_cut * q_nom, r_est_ohm=0.4 / q_nom),
+    segs = [profiles.cccv(c_chg * q_nom, None, c_cut * q_nom),
             profiles.rest(rest_s), profiles.cc(-c_dis * q_nom), profiles.rest(rest_s)]
     st = pack.state
     cells = pack.cells

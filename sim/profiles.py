@@ -101,18 +101,29 @@ class _CCCV(Profile):
         _check_current("i_a", i_a)
         if i_a <= 0:
             raise ValueError("cccv charges: i_a must be > 0, got %r" % (i_a,))
-        if r_est_ohm <= 0:
+        if r_est_ohm is not None and r_est_ohm <= 0:
             raise ValueError("r_est_ohm must be > 0")
         self.i_a, self.v_max, self.i_cut_a = float(i_a), v_max, float(i_cut_a)
-        self.duration_s, self.r_est = duration_s, float(r_est_ohm)
+        self._r_given = r_est_ohm is not None
+        self.duration_s, self.r_est = duration_s, 0.2 if r_est_ohm is None else float(r_est_ohm)
         self.cv = False
         self.i_last = float(i_a)
         self._prev = None  # (current, highest voltage) of the step before
+        self._first = None
         self.v_hi = -math.inf
 
     def current(self, t_s, st):
         v_max = self.v_max if self.v_max is not None else st.v_max
         v_hi = float(np.max(st.v_cell))
+        if self._first is None:
+            self._first = (v_hi, float(getattr(st, "i_a", 0.0)))
+        elif self._first is not False:
+            # The voltage step of our first step is the string's immediate resistance.
+            v0, i0 = self._first
+            i1 = float(getattr(st, "i_a", self.i_a))  # what was applied (a BMS may have cut it)
+            if abs(i1 - i0) > 0.2 * self.i_a and not self._r_given:
+                self.r_est = min(max(1.2 * (v_hi - v0) / (i1 - i0), 1e-3), 100.0)
+            self._first = False
         self.v_hi = v_hi
         if not self.cv and v_hi >= v_max:
             self.cv = True
@@ -141,9 +152,11 @@ class _CCCV(Profile):
         return float(np.max(st.v_cell)) >= v_max - 0.01  # holding v_max, not an overshoot
 
 
-def cccv(i_a, v_max=None, i_cut_a=None, duration_s=None, r_est_ohm=0.2):
+def cccv(i_a, v_max=None, i_cut_a=None, duration_s=None, r_est_ohm=None):
     """CC charge at i_a until the highest cell reaches v_max, then hold it there (CV) until
-    the current falls to i_cut_a (default i_a / 10)."""
+    the current falls to i_cut_a (default i_a / 10).  The CV loop's resistance r_est_ohm is
+    learnt from the voltage step of the first CC step (0.2 ohm if that step did not change the
+    current) and raised whenever the loop sees a larger dV/dI."""
     return _CCCV(i_a, v_max, i_a / 10.0 if i_cut_a is None else i_cut_a, duration_s, r_est_ohm)
 
 
@@ -222,10 +235,8 @@ def cycles(n, q_ah, c_chg=0.5, c_dis=0.5, v_max=None, v_min=None, c_cut=0.05, re
     discharge at c_dis*q_ah to v_min, rest."""
     if not (isinstance(n, int) and n >= 1):
         raise ValueError("cycles: n must be an int >= 1, got %r" % (n,))
-    r_est = 0.4 / q_ah if r_est_ohm is None else r_est_ohm
-
     def one():
-        return [cccv(c_chg * q_ah, v_max, c_cut * q_ah, r_est_ohm=r_est), rest(rest_s),
+        return [cccv(c_chg * q_ah, v_max, c_cut * q_ah, r_est_ohm=r_est_ohm), rest(rest_s),
                 cc(-c_dis * q_ah, v_min=v_min), rest(rest_s)]
 
     return _Cycles(n, one)

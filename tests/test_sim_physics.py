@@ -17,9 +17,9 @@ def _hold(pack, i_a, seconds, dt=1.0):
 
 def test_soc_definition_full_and_empty():
     pack = Pack(soc0=0.0)
-    pack.run(P.cccv(1.0, i_cut_a=0.02))
+    pack.run(P.cccv(1.0, i_cut_a=0.02), dt_s=2.0)
     assert pack.state.soc[0] > 0.98
-    pack.run(P.sequence([P.rest(600), P.cc(-0.2)]))
+    pack.run(P.sequence([P.rest(600), P.cc(-0.2)]), dt_s=2.0)
     st = pack.state
     assert st.soc[0] < 0.01  # the anode-limited knee ends a slow discharge at ~0 % SoC
     assert st.v_cell[0] <= st.v_min
