@@ -5,17 +5,14 @@
 #   so the filter coulomb-counts there instead of reading SoC out of millivolts of model error.
 # NIS gate: y^2/S > gate skips the update (counted); after n_resync rejections in a row the SoC
 #   variance is widened and the measurement accepted, so a lost filter recovers.
-# 32-bit floats: P symmetric by construction, variance floors/caps that keep it PSD (bms.joseph),
-#   bounded states, divisors bounded away from zero (S >= R > 0, tau1 >= 0.1 s).
+# 32-bit floats: P symmetric by construction, variance floors/caps that keep it PSD, bounded states
+#   (bms.joseph.clamp), divisors bounded away from zero (S >= R > 0, tau1 >= 0.1 s).
 try:
-    from bms.joseph import R3, bound, joseph
+    from bms.joseph import R3, clamp, joseph
     from bms.model import CellModel
 except ImportError:  # flat filesystem (micro:bit)
-    from joseph import R3, bound, joseph
+    from joseph import R3, clamp, joseph
     from model import CellModel
-
-P_LO = (1e-8, 1e-10, 1e-8)  # variance floors of soc, v1, h
-P_HI = (0.16, 0.04, 1.0)  # variance caps (sigma 0.4, 0.2 V, 1)
 
 
 class SocEkf:
@@ -33,7 +30,6 @@ class SocEkf:
         self.F = [1.0, 1.0, 1.0]  # diagonal of F
         self.H = [0.0, 1.0, 0.0]
         self.K = [0.0, 0.0, 0.0]
-        self.A = [0.0] * 9
         self.B = [0.0] * 9
         self.v_pred = self.innov = self.nis = self.k = 0.0
         self.n_rejected = self.n_run = 0  # gated in all, and in a row
@@ -56,7 +52,7 @@ class SocEkf:
         P[0] += dt * q[0] + q[1] * abs(ds)
         P[4] += dt * q[2]
         P[8] += dt * q[3]
-        self.clamp()
+        clamp(x, P, self.v1_max)
         ocv, k = m.ocv_slope(x[0], t_c)
         self.k = k
         H[0] = k * k * k / (k * k + self.s0sq)
@@ -79,18 +75,11 @@ class SocEkf:
             if self.n_run < self.n_resync:
                 return False
             P[0] += self.ss0  # lost: widen SoC variance (keeps P PSD), then accept
-            self.clamp()
+            clamp(x, P, self.v1_max)
         self.n_run = 0
         for r in R3:
             K[r] /= s
             x[r] += K[r] * y
-        joseph(P, K, H, self.r, self.A, self.B)
-        self.clamp()
+        joseph(P, K, H, self.r, self.B)
+        clamp(x, P, self.v1_max)
         return ok
-
-    def clamp(self):
-        x = self.x
-        x[0] = min(max(x[0], 0.0), 1.0)
-        x[1] = min(max(x[1], -self.v1_max), self.v1_max)
-        x[2] = min(max(x[2], -1.0), 1.0)
-        bound(self.P, P_LO, P_HI)

@@ -1,0 +1,91 @@
+# Host-side helpers to run the estimator core (bms.joseph, bms.model, bms.ekf) on the emulated
+# micro:bit through hil.microbit; shared by tests/test_microbit_estimator.py and bench/estimator_speed.py.
+from pathlib import Path
+
+from bms import cellparams
+
+FW = Path(__file__).resolve().parents[2] / "firmware" / "bms"
+CORE = [str(FW / n) for n in ("joseph.py", "model.py", "ekf.py")]
+
+# On the board: e = the filter; serve() steps it in lock-step with the host, one input() line per
+# step ("i_mA v_0.1mV T_0.01C checksum"), replying "=soc" (or "=BAD" if the line arrived garbled);
+# an empty line ends it ("=END n_rejected"). Lock-step keeps the board's small UART buffer from overflowing. Kept tiny:
+# with the core loaded, the board's parser has about 1 KB of contiguous heap left.
+SERVE_DEF = """def serve(dt, q):
+ while 1:
+  a = [int(s) for s in input().split()]
+  if not a:
+   print('=END', e.n_rejected)
+   break
+  if len(a) != 4 or a[0] + a[1] + a[2] != a[3]:
+   print('=BAD')
+   continue
+  e.step(dt, a[0] * 0.001, a[1] * 0.0001, a[2] * 0.01, q)
+  print('=' + repr(e.x[0]))
+"""
+
+# Instructions per step: with qemu -icount shift=0 one emulated us is 1000 instructions.
+TIMING = """from utime import ticks_us, ticks_diff
+t = ticks_us()
+for j in range(%d):
+ e.step(1.0, -1.0 + j * 0.001, 3.39, 25.0, 2.0)
+print(ticks_diff(ticks_us(), t))"""
+
+
+def send_core_params(mb, p, var="p"):
+    """Build the core's parameter dict on the board one key per exec (the parser has little heap)."""
+    mb.exec("%s = {}" % var)
+    keys = list(cellparams.CORE_KEYS)
+    for k in range(0, len(keys), 1):
+        parts = []
+        for key in keys[k:k + 1]:
+            val = tuple(p[key]) if isinstance(p[key], (list, tuple)) else p[key]
+            parts.append("%s[%r] = %r" % (var, key, val))
+        mb.exec("\n".join(parts))
+
+
+def quantise(seq):
+    """(dt, i, v, t, ...) tuples -> flat ints as an ADC front end would report them: mA, 0.1 mV, 0.01 C."""
+    out = []
+    for dt, i, v, t_c, *_ in seq:
+        out += [int(round(i * 1000)), int(round(v * 10000)), int(round(t_c * 100))]
+    return out
+
+
+def setup(mb, p, soc0, serve=True):
+    """Upload and import the core, build the filter as `e`, define serve(); returns heap bytes per module."""
+    cost = mb.upload_modules(CORE)
+    send_core_params(mb, p)
+    mb.exec("e = ekf.SocEkf(p, %r)\ndel p\nimport gc\ngc.collect()" % soc0)
+    if serve:
+        mb.exec(SERVE_DEF)
+    return cost
+
+
+def instructions_per_step(mb, n=200):
+    return 1000.0 * int(mb.exec(TIMING % n, timeout=120)) / n
+
+
+def run_on_board(mb, data, dt, q_ah):
+    """Step the board's filter over the quantised data in one lock-step session; returns (the SoC
+    after every step, n_rejected). One session per boot: after input() has run, the board's parser
+    keeps failing for want of memory (MicroPython 1.9.2 on the micro:bit), so exec no longer works."""
+    socs = []
+    mb.start("serve(%r, %r)" % (dt, q_ah))
+    for k in range(0, len(data), 3):
+        i, v, t = data[k:k + 3]
+        line = "%d %d %d %d" % (i, v, t, i + v + t)
+        for _ in range(4):
+            mb.send_line(line)
+            r = mb.read_after("=").strip()
+            if r != "BAD":
+                break
+        else:
+            raise RuntimeError("step %d garbled on the UART 4 times" % (k // 3))
+        socs.append(float(r))
+    mb.send_line("")
+    end = mb.read_after("=").split()
+    out, err = mb.finish()
+    if err.strip() or end[0] != "END":
+        raise RuntimeError("board error: %r %s" % (end, err))
+    return socs, int(end[1])
