@@ -150,8 +150,11 @@ class CellArray:
         self.i_leak = np.zeros(n)
         self.i_int = np.zeros(n)
         self.v = self.ocv()
-        self._growing = np.zeros(n, dtype=bool)
-        self._voiding = np.zeros(n, dtype=bool)
+        # Physics episodes (dendrite growth, void formation) for the labels: an episode stays
+        # open while it recurs within episode_gap_s, so pulsed loads give one label, not many.
+        self._ep_open = {"dendrite": np.zeros(n, dtype=bool), "void": np.zeros(n, dtype=bool)}
+        self._ep_last = {"dendrite": np.zeros(n), "void": np.zeros(n)}
+        self._ep_any = False
         self.events = []  # (kind, cells, info) raised by the physics; Pack turns them into labels
         self._t_cache = None
         self._dt_cache = None
@@ -318,6 +321,8 @@ class CellArray:
         self.v = v
         self.i_leak = i_leak
         self.i_int = i_int
+        if self._ep_any:
+            self._close_episodes(t_s + dt)
         self._anode = (u_an, eta, r_an)
 
     def _plate(self, dq_p, j_int):
@@ -354,9 +359,7 @@ class CellArray:
         growing = over > 0.0
         if growing.any():
             self.dendrite = self.dendrite + c["dendrite_growth_per_s"] * dt * np.maximum(over, 0.0)
-            started = growing & ~self._growing
-            if started.any():
-                self.events.append(("dendrite_start", np.flatnonzero(started), t_s))
+            self._episode("dendrite", growing, t_s, dt)
             pen = (self.dendrite >= 1.0) & (self.g_short == 0.0)
             if pen.any():
                 cells = np.flatnonzero(pen)
@@ -364,17 +367,11 @@ class CellArray:
                 self.g_short_growth[cells] = c["soft_short_growth_per_s"]
                 self.micro_on[cells] = True
                 self.any_short = True
+                self._ep_open["dendrite"][cells] = False  # the growth episode ends in a short
                 self.events.append(("penetration", cells, t_s))
-        stopped = self._growing & ~growing
-        if stopped.any():
-            self.events.append(("dendrite_stop", np.flatnonzero(stopped), t_s))
-        self._growing = growing
 
     def _grow_voids(self, j_int, dt, t_s):
         c = self.c
-        if self._growing.any():
-            self.events.append(("dendrite_stop", np.flatnonzero(self._growing), t_s))
-            self._growing[:] = False
         # Dendrite tips strip first: unpenetrated dendrites retract while discharging.
         if self.dendrite.any():
             retract = c["dendrite_retract_per_s"] * dt * np.abs(j_int)
@@ -390,13 +387,30 @@ class CellArray:
             thin = self.q_thin / (self.q_plated + self.q_thin)
             self.void = self.void + (c["void_growth_per_s"] * dt * np.clip(over, 0.0, 5.0)
                                      * room * thin)
-            started = voiding & ~self._voiding
-            if started.any():
-                self.events.append(("void_start", np.flatnonzero(started), t_s))
-        stopped = self._voiding & ~voiding
-        if stopped.any():
-            self.events.append(("void_stop", np.flatnonzero(stopped), t_s))
-        self._voiding = voiding
+            self._episode("void", voiding, t_s, dt)
+
+    def _episode(self, kind, active, t_s, dt):
+        is_open = self._ep_open[kind]
+        new = active & ~is_open
+        if new.any():
+            self.events.append((kind + "_start", np.flatnonzero(new), t_s))
+            is_open |= new
+            self._ep_any = True
+        self._ep_last[kind][active] = t_s + dt
+
+    def _close_episodes(self, t_now):
+        gap = self.c["episode_gap_s"]
+        still = False
+        for kind, is_open in self._ep_open.items():
+            if is_open.any():
+                last = self._ep_last[kind]
+                stale = is_open & (t_now - last >= gap)
+                if stale.any():
+                    idx = np.flatnonzero(stale)
+                    self.events.append((kind + "_stop", idx, last[idx]))
+                    is_open[idx] = False
+                still = still or bool(is_open.any())
+        self._ep_any = still
 
     def _shorts(self, i_ext, r_lin, v, dt, t_s):
         c = self.c

@@ -118,7 +118,6 @@ class Pack:
         self.v_max, self.v_min = self.cells.v_max, self.cells.v_min
         self.labels = []
         self._open = {}  # (cell, kind) -> open label
-        self._closing = {}  # (cell, kind) -> time a physics episode stopped (merged if it restarts)
         self._pending = sorted((F.validate(f, self.n_cells) for f in (faults or ())),
                                key=lambda f: f["t_start_s"])
         self._ending = []
@@ -172,8 +171,6 @@ class Pack:
         self.t_s += dt_s
         if cells.events:
             self._events_to_labels()
-        if self._closing:
-            self._close_stale()
         st = self.state
         st.t_s = self.t_s
         st.i_a = i_a
@@ -188,38 +185,23 @@ class Pack:
             kind, idx, t = ev[0], ev[1], ev[2]
             for k, cell in enumerate(idx):
                 if kind == "dendrite_start":
-                    self._episode_start(cell, "dendrite", t, cells.dendrite[cell], "length")
-                elif kind == "dendrite_stop":
-                    self._closing.setdefault((int(cell), "dendrite"), t)
+                    self.add_label(cell, "dendrite", t, cells.dendrite[cell], "length", "physics")
+                elif kind in ("dendrite_stop", "void_stop"):
+                    self.close_label(cell, kind[:-5], t[k], source="physics")
                 elif kind == "penetration":
-                    self._closing.pop((int(cell), "dendrite"), None)
                     self.close_label(cell, "dendrite", t, source="physics")
                     self.add_label(cell, "soft_short", t, 1.0 / cells.g_short[cell], "ohm", "physics")
                 elif kind == "hard":
                     self.close_label(cell, "soft_short", t)
                     self.add_label(cell, "hard_short", t, 1.0 / cells.g_short[cell], "ohm", "physics")
                 elif kind == "void_start":
-                    self._episode_start(cell, "void", t, cells.void[cell] + cells.void_res[cell],
-                                        "void_fraction")
-                elif kind == "void_stop":
-                    self._closing.setdefault((int(cell), "void"), t)
+                    self.add_label(cell, "void", t, cells.void[cell] + cells.void_res[cell],
+                                   "void_fraction", "physics")
                 elif kind == "micro":
                     tau = cells.c["micro_tau_s"]
                     self.add_label(cell, "micro_short", t, ev[3][k], "V", "physics",
                                    t_end_s=t + 3.0 * tau)
         cells.events.clear()
-
-    EPISODE_GAP_S = 120.0  # physics episodes that restart within this gap are one label
-
-    def _episode_start(self, cell, kind, t, magnitude, unit):
-        if self._closing.pop((int(cell), kind), None) is None:
-            self.add_label(cell, kind, t, magnitude, unit, "physics")
-
-    def _close_stale(self):
-        for key, t_stop in list(self._closing.items()):
-            if self.t_s - t_stop >= self.EPISODE_GAP_S:
-                self.close_label(key[0], key[1], t_stop, source="physics")
-                del self._closing[key]
 
     # -------------------------------------------------------------------- run
     def run(self, profile, dt_s=1.0, t_max_s=None, sensors=None, i_chg_max_a=math.inf,

@@ -218,6 +218,8 @@ CELL = {
     "micro_rate_per_h": 6.0,
     "micro_drop_v": (0.020, 0.080),
     "micro_tau_s": 4.0,
+    # A dendrite/void episode that recurs within this gap is one label.
+    "episode_gap_s": 120.0,
     # Lumped thermal model: mass from the seed study's 254.4 Wh/kg; cp and
     # convection UNSOURCED (pouch-cell typical).
     "wh_per_kg": 254.4,
