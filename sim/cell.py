@@ -290,12 +290,27 @@ class CellArray:
         if self.any_short or i_ext > 0.0:
             self._plate(np.maximum(dq, 0.0), j_int)
         if self.any_short or i_ext < 0.0:
-            corroding = self._strip(np.maximum(-dq, 0.0), j_int)
-            if corroding.any():
-                # The sodium ran out within the step: the collector now sits at its
-                # corrosion potential, and that is the voltage the step ends with.
-                floor = ocv + u_an - c["u_corr_v"] + r0 * i_int
-                v = np.where(corroding, np.minimum(v, floor), v)
+            short = self._strip(np.maximum(-dq, 0.0), j_int)
+            if short.any():
+                if self.any_short:
+                    # A short alone cannot corrode the collector: what it asked beyond the
+                    # sodium available never flows, and the short pulls the cell to ~0 V.
+                    forced = max(-i_ext, 0.0) * dt / 3600.0
+                    starved = np.maximum(short - forced, 0.0)
+                    if starved.any():
+                        self.q_corr = self.q_corr - starved
+                        short = short - starved
+                        i_starved = starved * (3600.0 / dt)
+                        i_leak = i_leak - i_starved
+                        i_int = i_int + i_starved
+                        g = self.g_short + self.g_micro
+                        v = np.where(starved > 0, i_leak / np.where(g > 0, g, 1.0), v)
+                corroding = short > 1e-15
+                if corroding.any():
+                    # External current drove the empty collector to its corrosion potential:
+                    # that is the voltage the step ends with.
+                    floor = ocv + u_an - c["u_corr_v"] + r0 * i_int
+                    v = np.where(corroding, np.minimum(v, floor), v)
         cal = self.k_cal_t * dt * np.minimum(1.0, self.q_plated / self.q_contact)
         self.q_plated = self.q_plated - cal
         self.q_sei = self.q_sei + cal
@@ -349,7 +364,7 @@ class CellArray:
         self.q_plated = self.q_plated - stripped - dead
         self.q_dead = self.q_dead + dead
         self.q_cath = self.q_cath + stripped
-        return corr > 1e-15
+        return corr
 
     def _grow_dendrites(self, j_int, contact, dt, t_s):
         c = self.c

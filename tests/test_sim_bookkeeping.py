@@ -73,3 +73,11 @@ def test_bookkeeping_with_variable_steps_and_cycle_jumping():
     np.testing.assert_allclose(_inventory(st), inv0, atol=1e-12)
     booked = (_anode_side(st) - anode0) + st.q_leak_ah + st.q_ox_ah - st.q_corr_ah
     np.testing.assert_allclose(st.q_in_ah, booked, atol=1e-11)
+
+
+def test_short_drains_an_empty_cell_to_zero_volts_without_corroding_it():
+    pack = Pack(n_cells=2, soc0=0.02, faults=[{"kind": "soft_short", "cell": 0, "r_ohm": 5.0}])
+    st = _run_and_check(pack, P.rest(6 * 3600), dt_s=10.0)
+    assert st.v_cell[0] < 0.01 and st.soc[0] < 1e-3
+    assert st.q_corr_ah[0] == 0.0 and st.q_leak_ah[0] > 0
+    assert st.v_cell[1] > 3.0
