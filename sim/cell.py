@@ -92,6 +92,10 @@ class CellArray:
         # Full charge = the cathode fraction whose OCV equals v_max at 25 C.
         self.x_min = float(np.interp(-cath["v_max"], -self._u_tab, xg))
         self.x_max0 = 1.0 - ip["formation_loss"]
+        # The bare collector's potential, kept below the discharged cathode's so the OCV of an
+        # empty cell stays positive (a low-voltage cathode pulls it down).
+        u_end = float(np.interp(self.x_max0, xg, self._u_tab))
+        self.u_coll = min(c["u_collector_v"], 0.9 * u_end)
 
         q_nom = q_ah * np.clip(q_mult, 0.5, 1.5)
         self.q_nom = q_nom
@@ -122,6 +126,7 @@ class CellArray:
         self.dead_mult = ones.copy()
         self.ccd_mult = ones.copy()
         self.void_crit_mult = ones.copy()
+        self.nuc_mult = ones.copy()
 
         # Dynamic state.
         self.q_plated = soc0 * q_nom
@@ -174,14 +179,14 @@ class CellArray:
         k, w = self._lookup(self.q_cath * self.inv_q_site)
         u = self._u_tab[k] + w * self._du_tab[k] + self._dudt_tab[k] * (self.t_c - 25.0)
         qw = self.q_plated * self.inv_q_wet
-        return u - self.c["u_collector_v"] * np.exp(-qw * qw)
+        return u - self.u_coll * np.exp(-qw * qw)
 
     def u_anode(self):
         """Anode potential vs Na/Na+ [V] during the last step (a reference-electrode view):
         collector potential minus plating/stripping, interface and nucleation overpotentials."""
         if not hasattr(self, "_anode"):
             qw = self.q_plated * self.inv_q_wet
-            return self.c["u_collector_v"] * np.exp(-qw * qw)
+            return self.u_coll * np.exp(-qw * qw)
         u_an, eta, r_an = self._anode
         return u_an - eta - r_an * self.i_int
 
@@ -231,7 +236,7 @@ class CellArray:
         k, w = self._lookup(self.q_cath * self.inv_q_site)
         dudt = self._dudt_tab[k]
         qw = self.q_plated * self.inv_q_wet
-        u_an = c["u_collector_v"] * np.exp(-qw * qw)
+        u_an = self.u_coll * np.exp(-qw * qw)
         ocv = self._u_tab[k] + w * self._du_tab[k] + dudt * (self.t_c - 25.0) - u_an
         r2_t = self.r2_t * self._r2m_tab[k]
 
@@ -243,7 +248,7 @@ class CellArray:
             r_an = self.r_int_t / contact
             j_g = i_g * self.ma_per_a
             eta = self.b_bv * np.arcsinh(j_g / (2.0 * self.j0_t * contact))
-            nuc = self.ip["eta_nuc_v"] * np.exp(-self.q_plated * self.inv_q_nuc)
+            nuc = self.ip["eta_nuc_v"] * self.nuc_mult * np.exp(-self.q_plated * self.inv_q_nuc)
             eta += nuc * np.minimum(1.0, np.abs(j_g) * 20.0)
         elif i_ext < 0.0:
             a_strip = contact * self.q_plated / (self.q_plated + self.q_contact) + 1e-6

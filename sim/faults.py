@@ -21,6 +21,9 @@ kind               extra keys (defaults)
 ``void``           ``factor`` (0.2): critical stripping current multiplied by it,
                    so discharges form voids (contact loss, rising polarisation
                    towards the end of discharge, lower CCD on the next charge).
+``nucleation``     ``factor`` (4.0): the nucleation overpotential at each plating
+                   onset on the bare collector is multiplied by it (a degraded
+                   sodiophilic layer).
 =================  ==========================================================
 
 Labels (``Pack.labels``) are dicts ``{"cell", "kind", "t_start_s", "t_end_s",
@@ -33,7 +36,7 @@ for a cell is not opened twice.
 
 import math
 
-KINDS = ("soft_short", "hard_short", "dendrite", "dead_sodium", "void")
+KINDS = ("soft_short", "hard_short", "dendrite", "dead_sodium", "void", "nucleation")
 
 _DEFAULTS = {
     "soft_short": {"r_ohm": None, "growth_per_h": 0.0, "micro": True},
@@ -41,6 +44,7 @@ _DEFAULTS = {
     "dendrite": {"ccd_factor": 0.25},
     "dead_sodium": {"factor": 5.0, "t_end_s": None},
     "void": {"factor": 0.2},
+    "nucleation": {"factor": 4.0},
 }
 
 
@@ -95,6 +99,9 @@ def activate(spec, cells, add_label):
     elif kind == "void":
         cells.void_crit_mult[cell] *= spec["factor"]
         add_label(cell, "void", t0, spec["factor"], "void_crit_factor", "injected")
+    elif kind == "nucleation":
+        cells.nuc_mult[cell] *= spec["factor"]
+        add_label(cell, "nucleation", t0, spec["factor"], "eta_nuc_factor", "injected")
 
 
 def deactivate(spec, cells):

@@ -87,3 +87,12 @@ def test_bare_cu_has_larger_plating_overpotential():
 def test_mg_naf_calibration_without_cycle_jumping():
     res, _ = calibration_run("mg-naf", n_cycles=350, dt_s=10.0, skip=1)
     assert abs(retention(res)[0] - 0.827) <= 0.02
+
+
+def test_nucleation_fault_raises_the_dip_of_that_cell_only():
+    pack = Pack(n_cells=2, soc0=0.0, faults=[{"kind": "nucleation", "cell": 1, "factor": 5.0}])
+    pack.run(P.rest(600))
+    u = np.array([pack.step(1.0, 1.0).u_anode_v for _ in range(900)])
+    eta = u[600:900].mean(axis=0) - u[:120].min(axis=0)
+    assert eta[1] > 3.0 * eta[0]
+    assert [lab["kind"] for lab in pack.labels] == ["nucleation"]
