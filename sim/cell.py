@@ -278,11 +278,19 @@ class CellArray:
             i_int = i_ext - i_leak
         else:
             v = e0 + r_lin * i_ext
-            if i_ext < 0.0:
-                # An empty collector corrodes instead of stripping: its potential is capped.
-                np.maximum(v, ocv + u_an - c["u_corr_v"] + r0 * i_ext, out=v)
             i_leak = self.i_leak  # zeros
             i_int = np.full(self.n, float(i_ext))
+        if i_ext < 0.0:
+            # An empty collector corrodes instead of stripping: its potential is capped.
+            floor = ocv + u_an - c["u_corr_v"] + r0 * i_ext
+            if self.any_short:
+                low = v < floor
+                if low.any():
+                    v = np.maximum(v, floor)
+                    i_leak = g * v
+                    i_int = i_ext - i_leak
+            else:
+                np.maximum(v, floor, out=v)
         self.v1 = self.a1 * self.v1 + self.r1_t * (1.0 - self.a1) * i_int
         self.v2 = self.a2 * self.v2 + r2_t * (1.0 - self.a2) * i_int
         decay = np.exp(-cath["gamma_hyst"] * abs(i_ext) * dt / 3600.0 * self.inv_q_site)
@@ -315,7 +323,7 @@ class CellArray:
                     # External current drove the empty collector to its corrosion potential:
                     # that is the voltage the step ends with.
                     floor = ocv + u_an - c["u_corr_v"] + r0 * i_int
-                    v = np.where(corroding, np.minimum(v, floor), v)
+                    v = np.where(corroding, floor, v)
         cal = self.k_cal_t * dt * np.minimum(1.0, self.q_plated / self.q_contact)
         self.q_plated = self.q_plated - cal
         self.q_sei = self.q_sei + cal
@@ -336,7 +344,8 @@ class CellArray:
         if self.any_short:
             heat = heat + i_leak * v
         t_inf = self.t_amb_c + heat / self.ha
-        self.t_c = t_inf + (self.t_c - t_inf) * self.a_th
+        # Thermal runaway is not modelled: keep the temperature in a range the laws cover.
+        self.t_c = np.clip(t_inf + (self.t_c - t_inf) * self.a_th, -80.0, 400.0)
 
         self.v = v
         self.i_leak = i_leak

@@ -81,3 +81,28 @@ def test_short_drains_an_empty_cell_to_zero_volts_without_corroding_it():
     assert st.v_cell[0] < 0.01 and st.soc[0] < 1e-3
     assert st.q_corr_ah[0] == 0.0 and st.q_leak_ah[0] > 0
     assert st.v_cell[1] > 3.0
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_abuse_stays_finite_and_booked(seed):
+    """Random currents up to ~4C both ways, step lengths 0.1-60 s, cold to hot, random faults."""
+    rng = np.random.default_rng(seed)
+    n = 6
+    kinds = ["soft_short", "hard_short", "dendrite", "dead_sodium", "void", "nucleation"]
+    faults = [{"kind": kinds[k], "cell": int(rng.integers(0, n)), "t_start_s": float(rng.uniform(0, 2000))}
+              for k in rng.choice(6, size=3, replace=False)]
+    pack = Pack(cathode=["nvp", "layered-oxide"][seed % 2], interphase=["mg-naf", "bare-cu"][seed // 2],
+                n_cells=n, t_amb_c=float(rng.uniform(-40, 60)), seed=seed, spread=True, faults=faults,
+                soc0=float(rng.uniform(0, 1)))
+    st = pack.state
+    inv0, anode0 = _inventory(st), _anode_side(st)
+    for k in range(800):
+        i = float(rng.normal(0, 4)) if k % 100 < 60 else 0.0
+        st = pack.step(i, float(rng.choice([0.1, 1.0, 10.0, 60.0])))
+        for arr in (st.v_cell, st.t_c, st.soc, st.q_ah, st.i_leak_a, st.ocv):
+            assert np.all(np.isfinite(arr))
+        assert np.all(np.abs(st.v_cell) < 100.0)  # huge cold polarisation is allowed, blow-up is not
+    np.testing.assert_allclose(_inventory(st), inv0, atol=1e-11)
+    booked = (_anode_side(st) - anode0) + st.q_leak_ah + st.q_ox_ah - st.q_corr_ah
+    np.testing.assert_allclose(st.q_in_ah, booked, atol=1e-10)
+    assert np.all(st.q_plated_ah >= -1e-12)
