@@ -312,14 +312,16 @@ class _Drive(Profile):
             return True
         if self.t0 is None:
             return False
-        if self.v_min is not None and np.min(st.v_cell) <= self.v_min:
+        v_min = self.v_min if self.v_min is not None else st.v_min
+        if np.min(st.v_cell) <= v_min:
             return True
         return self.v_max is not None and np.max(st.v_cell) >= self.v_max
 
 
 def drive(name, q_ah, duration_s=None, repeat=True, scale=1.0, v_min=None, v_max=None):
     """A shipped synthetic drive profile (sim/profiles/<name>.csv) scaled to q_ah; repeats
-    until duration_s (or plays once with repeat=False); optional voltage stops."""
+    until duration_s (or plays once with repeat=False) and stops when the lowest cell reaches
+    v_min (default: the preset's; -math.inf disables) or, if given, the highest reaches v_max."""
     return _Drive(name, q_ah, duration_s, repeat, scale, v_min, v_max)
 
 

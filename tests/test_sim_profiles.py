@@ -93,3 +93,10 @@ def test_cycles_counts_cycles():
     starts = np.flatnonzero((i[1:] > 0) & (i[:-1] <= 0)) + 1
     assert len(starts) == 1 and i[0] > 0  # two charges: one at t=0, one later
     assert prof.cycle_index == 1
+
+
+def test_drive_discharges_to_the_cut_off_by_default():
+    pack = Pack(soc0=0.3)
+    rec = pack.run(P.drive("aggressive", 2.0))
+    assert rec["v_cell"][-1, 0] <= pack.v_min < rec["v_cell"][-2, 0]
+    assert pack.state.soc[0] < 0.05
