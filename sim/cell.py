@@ -159,6 +159,8 @@ class CellArray:
         # open while it recurs within episode_gap_s, so pulsed loads give one label, not many.
         self._ep_open = {"dendrite": np.zeros(n, dtype=bool), "void": np.zeros(n, dtype=bool)}
         self._ep_last = {"dendrite": np.zeros(n), "void": np.zeros(n)}
+        self._ep_start = {"dendrite": np.zeros(n), "void": np.zeros(n)}
+        self._ep_emitted = {"dendrite": np.zeros(n, dtype=bool), "void": np.zeros(n, dtype=bool)}
         self._ep_any = False
         self.events = []  # (kind, cells, info) raised by the physics; Pack turns them into labels
         self._t_cache = None
@@ -388,7 +390,7 @@ class CellArray:
         growing = over > 0.0
         if growing.any():
             self.dendrite = self.dendrite + c["dendrite_growth_per_s"] * dt * np.maximum(over, 0.0)
-            self._episode("dendrite", growing, t_s, dt)
+            self._episode("dendrite", growing, t_s, dt, self.dendrite)
             pen = (self.dendrite >= 1.0) & (self.g_short == 0.0)
             if pen.any():
                 cells = np.flatnonzero(pen)
@@ -397,6 +399,7 @@ class CellArray:
                 self.micro_on[cells] = True
                 self.any_short = True
                 self._ep_open["dendrite"][cells] = False  # the growth episode ends in a short
+                self._ep_emitted["dendrite"][cells] = True
                 self.events.append(("penetration", cells, t_s))
 
     def _grow_voids(self, j_int, dt, t_s):
@@ -416,15 +419,22 @@ class CellArray:
             thin = self.q_thin / (self.q_plated + self.q_thin)
             self.void = self.void + (c["void_growth_per_s"] * dt * np.clip(over, 0.0, 5.0)
                                      * room * thin)
-            self._episode("void", voiding, t_s, dt)
+            self._episode("void", voiding, t_s, dt, self.void + self.void_res)
 
-    def _episode(self, kind, active, t_s, dt):
+    def _episode(self, kind, active, t_s, dt, size):
+        """Track a physics episode per cell; its label appears once `size` is material."""
         is_open = self._ep_open[kind]
         new = active & ~is_open
         if new.any():
-            self.events.append((kind + "_start", np.flatnonzero(new), t_s))
             is_open |= new
+            self._ep_start[kind][new] = t_s
+            self._ep_emitted[kind][new] = False
             self._ep_any = True
+        emit = is_open & ~self._ep_emitted[kind] & (size >= self.c["label_min_" + kind])
+        if emit.any():
+            idx = np.flatnonzero(emit)
+            self.events.append((kind + "_start", idx, self._ep_start[kind][idx]))
+            self._ep_emitted[kind][idx] = True
         self._ep_last[kind][active] = t_s + dt
 
     def _close_episodes(self, t_now):
@@ -435,9 +445,10 @@ class CellArray:
                 last = self._ep_last[kind]
                 stale = is_open & (t_now - last >= gap)
                 if stale.any():
-                    idx = np.flatnonzero(stale)
-                    self.events.append((kind + "_stop", idx, last[idx]))
-                    is_open[idx] = False
+                    idx = np.flatnonzero(stale & self._ep_emitted[kind])
+                    if idx.size:
+                        self.events.append((kind + "_stop", idx, last[idx]))
+                    is_open[stale] = False
                 still = still or bool(is_open.any())
         self._ep_any = still
 

@@ -185,7 +185,7 @@ class Pack:
             kind, idx, t = ev[0], ev[1], ev[2]
             for k, cell in enumerate(idx):
                 if kind == "dendrite_start":
-                    self.add_label(cell, "dendrite", t, cells.dendrite[cell], "length", "physics")
+                    self.add_label(cell, "dendrite", t[k], cells.dendrite[cell], "length", "physics")
                 elif kind in ("dendrite_stop", "void_stop"):
                     self.close_label(cell, kind[:-5], t[k], source="physics")
                 elif kind == "penetration":
@@ -195,7 +195,7 @@ class Pack:
                     self.close_label(cell, "soft_short", t)
                     self.add_label(cell, "hard_short", t, 1.0 / cells.g_short[cell], "ohm", "physics")
                 elif kind == "void_start":
-                    self.add_label(cell, "void", t, cells.void[cell] + cells.void_res[cell],
+                    self.add_label(cell, "void", t[k], cells.void[cell] + cells.void_res[cell],
                                    "void_fraction", "physics")
                 elif kind == "micro":
                     tau = cells.c["micro_tau_s"]

@@ -218,8 +218,11 @@ CELL = {
     "micro_rate_per_h": 6.0,
     "micro_drop_v": (0.020, 0.080),
     "micro_tau_s": 4.0,
-    # A dendrite/void episode that recurs within this gap is one label.
+    # A dendrite/void episode that recurs within this gap is one label; it is labelled
+    # (from its start) once it is material: dendrite length / void fraction at least
     "episode_gap_s": 120.0,
+    "label_min_dendrite": 0.02,
+    "label_min_void": 0.01,
     # Lumped thermal model: mass from the seed study's 254.4 Wh/kg; cp and
     # convection UNSOURCED (pouch-cell typical).
     "wh_per_kg": 254.4,

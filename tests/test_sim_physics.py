@@ -216,3 +216,15 @@ def test_spread_gives_different_cells():
     assert np.ptp(st.q_ah) == 0.0
     st = Pack(n_cells=50, spread={"q_rel_std": 0.05}, seed=1).state
     assert np.std(st.q_ah) / 2.0 > 0.03
+
+
+def test_labels_only_for_material_episodes():
+    # An urban drive's short 2C peaks leave traces of voids but nothing worth a label...
+    pack = Pack(soc0=0.6)
+    pack.run(P.drive("urban", 2.0, duration_s=7200))
+    assert pack.labels == []
+    # ...a sustained 3C discharge does.
+    pack = Pack(soc0=1.0)
+    pack.run(P.cc(-6.0))
+    voids = [lab for lab in pack.labels if lab["kind"] == "void"]
+    assert len(voids) == 1 and voids[0]["source"] == "physics" and voids[0]["t_end_s"] is not None
