@@ -225,6 +225,6 @@ def test_labels_only_for_material_episodes():
     assert pack.labels == []
     # ...a sustained 3C discharge does.
     pack = Pack(soc0=1.0)
-    pack.run(P.cc(-6.0))
+    pack.run(P.sequence([P.cc(-6.0), P.rest(300)]))
     voids = [lab for lab in pack.labels if lab["kind"] == "void"]
     assert len(voids) == 1 and voids[0]["source"] == "physics" and voids[0]["t_end_s"] is not None
