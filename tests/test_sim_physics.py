@@ -228,3 +228,20 @@ def test_labels_only_for_material_episodes():
     pack.run(P.sequence([P.cc(-6.0), P.rest(300)]))
     voids = [lab for lab in pack.labels if lab["kind"] == "void"]
     assert len(voids) == 1 and voids[0]["source"] == "physics" and voids[0]["t_end_s"] is not None
+
+
+def test_ccd_falls_as_the_anode_ages():
+    # 0.8x the fresh CCD: harmless on a fresh cell, dendrites once voids and dead sodium
+    # have taken away part of the contact area.
+    def grows(pack):
+        pack.run(P.cc(2.4, 600, v_max=math.inf))
+        return any(lab["kind"] == "dendrite" for lab in pack.labels)
+
+    assert not grows(Pack(soc0=0.2))
+    aged = Pack(soc0=0.2)
+    aged.cells.void_res = aged.cells.void_res + 0.15  # accumulated over many cycles
+    assert grows(aged)
+    dead = Pack(soc0=0.2)
+    dead.cells.q_dead = dead.cells.q_dead + 0.3 * dead.cells.q_site  # booked from the cathode
+    dead.cells.q_cath = dead.cells.q_cath - 0.3 * dead.cells.q_site
+    assert grows(dead)
