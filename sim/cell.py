@@ -345,6 +345,13 @@ class CellArray:
         heat = i_int * (v - ocv + t_k * dudt)
         if self.any_short:
             heat = heat + i_leak * v
+        if self.n > 1 and c["neighbour_w_k"] > 0.0:
+            # Conduction to the neighbours in the string (cells stacked in a row).
+            d = np.diff(self.t_c)
+            lap = np.zeros(self.n)
+            lap[:-1] += d
+            lap[1:] -= d
+            heat = heat + c["neighbour_w_k"] * lap
         t_inf = self.t_amb_c + heat / self.ha
         # Thermal runaway is not modelled: keep the temperature in a range the laws cover.
         self.t_c = np.clip(t_inf + (self.t_c - t_inf) * self.a_th, -80.0, 400.0)

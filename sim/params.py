@@ -228,6 +228,7 @@ CELL = {
     "wh_per_kg": 254.4,
     "cp_j_kg_k": 1000.0,
     "ha_w_k_per_ah": 0.05,
+    "neighbour_w_k": 0.02,  # conductance between adjacent cells of a string (UNSOURCED)
 }
 
 # Default cell-to-cell spread (relative standard deviations), UNSOURCED.

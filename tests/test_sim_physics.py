@@ -243,3 +243,13 @@ def test_ccd_falls_as_the_anode_ages():
     dead.cells.q_dead = dead.cells.q_dead + 0.3 * dead.cells.q_site  # booked from the cathode
     dead.cells.q_cath = dead.cells.q_cath - 0.3 * dead.cells.q_site
     assert grows(dead)
+
+
+def test_a_hot_cell_warms_its_neighbours():
+    faults = [{"kind": "soft_short", "cell": 2, "t_start_s": 0.0, "r_ohm": 2.0, "micro": False}]
+    pack = Pack(n_cells=5, soc0=0.8, faults=faults)
+    for _ in range(360):
+        st = pack.step(0.0, 10.0)
+    t = st.t_c - 25.0
+    assert t[2] > 3.0
+    assert t[2] > t[1] > t[0] > 0.0 and t[2] > t[3] > t[4] > 0.0
