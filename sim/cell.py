@@ -166,6 +166,7 @@ class CellArray:
         self._t_cache = None
         self._dt_cache = None
         self._r_lin_prev = None
+        self._voids_any = False  # any void ever formed (skips the constriction term until then)
         self._rng = rng
 
     # ------------------------------------------------------------------ lookups
@@ -257,10 +258,14 @@ class CellArray:
             r_an = self.r_int_t / a_strip
             j_g = i_g * self.ma_per_a
             eta = self.b_bv * np.arcsinh(j_g / (2.0 * self.j0_t * a_strip))
-            # Above the critical stripping current the anode polarisation turns exponential.
+            # Above the critical stripping current the anode polarisation turns exponential
+            # (Lowack et al.); accumulated voids constrict the current (rises towards the end).
             over = np.abs(j_g) / contact / (self.jvoid_t * self.void_crit_mult) - 1.0
-            np.clip(over, 0.0, 5.0, out=over)
+            np.clip(over, 0.0, 3.0, out=over)
             eta -= c["eta_void_v"] * np.expm1(over)
+            if self._voids_any:
+                phi = np.minimum((self.void + self.void_res) / c["void_constriction"], 5.0)
+                eta -= c["eta_constriction_v"] * np.expm1(phi) * np.abs(j_g)
         else:
             r_an = self.r_int_t / contact
             eta = 0.0
@@ -427,6 +432,7 @@ class CellArray:
             self.void = self.void + (c["void_growth_per_s"] * dt * np.clip(over, 0.0, 5.0)
                                      * room * thin)
             self._episode("void", voiding, t_s, dt, self.void + self.void_res)
+            self._voids_any = True
 
     def _episode(self, kind, active, t_s, dt, size):
         """Track a physics episode per cell; its label appears once `size` is material."""

@@ -203,7 +203,10 @@ CELL = {
     "void_thin_mah_cm2": 0.2,  # below this plated amount creep cannot refill voids
     "void_residual_frac": 0.05,
     "void_max": 0.85,
-    "eta_void_v": 0.01,  # eta = eta_void * expm1(j_local / j_void - 1), capped
+    "eta_void_v": 0.01,  # eta = eta_void * expm1(j_local / j_void - 1), overdrive capped at 3
+    # Constriction by accumulated voids: eta = eta_c * expm1(void / void_c) * j [mA/cm^2].
+    "eta_constriction_v": 0.005,
+    "void_constriction": 0.1,
     # Dendrites: normalised length grows when the local plating current
     # density exceeds the CCD; penetration (length 1) makes a soft short.
     "dendrite_growth_per_s": 1.0 / 600.0,  # per unit of overdrive j/CCD - 1
