@@ -53,26 +53,36 @@ class PlatingDetectors:
         self.charge_inhibit = False
         self.i_chg_limit_a = 0.0
         self.leak_c = [0.0] * n
-        # phase of the string
+        self.loss_frac = [0.0] * n
+        self._ests = None
+        # phase of the string; charge counters [Ah] (string current: the same for every cell)
         self.phase = REST
         self.seg_t0 = None
-        self.seg_ah = 0.0
-        # soft short (rest fit of EKF SoC vs time, and of the coulomb count)
+        self._last_active = REST  # phase of the last long charge/discharge segment
+        self.ah_net = 0.0
+        self.ah_dis = 0.0
+        # rests: relaxed voltage, late-rest voltage fit (soft short), OCV anchors
+        self._v_avg = [None] * n
         self._fit_n = [0] * n
+        self._fit_v0 = [0.0] * n
         self._fit_st = [0.0] * n
-        self._fit_ss = [0.0] * n
+        self._fit_sv = [0.0] * n
         self._fit_stt = [0.0] * n
-        self._fit_sts = [0.0] * n
+        self._fit_stv = [0.0] * n
+        self._ss_slope = [0.0] * n
         self._fit_t0 = 0.0
-        self._fit_ah = 0.0
         self._fit_next = 0.0
-        # cycles (charge balance), per cell because "empty"/"full" is judged per cell
-        self._cyc_on = [False] * n
-        self._cyc_full = [False] * n
-        self._cyc_ah = [0.0] * n
-        self._cyc_t0 = [0.0] * n
+        self._rest_soc = [0.5] * n
+        self._rest_fresh = False
+        self._top_ok = False  # SoC known from the rest after a charge: coulomb count from there
+        self._top_soc = [1.0] * n
+        self._ah_since_top = 0.0
+        # dead sodium: anchors at rests after discharges, baseline, CUSUM
+        self._an_ok = [False] * n
+        self._an_soc = [0.0] * n
+        self._an_net = [0.0] * n
+        self._an_dis = [0.0] * n
         self._dn_hist = [[] for _ in range(n)]
-        self._dn_base = [None] * n
         self._dn_s = [0.0] * n
         # dendrite
         self._dd_w = 0
@@ -86,9 +96,11 @@ class PlatingDetectors:
         self._dd_quiet_until = [0.0] * n
         # nucleation
         self._nu_on = [False] * n
-        self._nu_buf = [[] for _ in range(n)]
-        self._nu_peak = [0.0] * n
-        self._nu_trough = [0.0] * n
+        self._nu_any = False
+        self._nu_e = [0.0] * n
+        self._nu_l = [0.0] * n
+        self._nu_en = [0] * n
+        self._nu_ln = [0] * n
         self._nu_i0 = 0.0
         self._nu_hist = [[] for _ in range(n)]
         # stripping void
@@ -99,6 +111,8 @@ class PlatingDetectors:
         self._sv_hist = [[] for _ in range(n)]
         # model mismatch
         self._mm_sum = [0.0] * n
+        self._mm_cnt = [0] * n
+        self._mm_val = [0.0] * n
         self._mm_n = 0
         self._mm_t0 = None
 
@@ -153,6 +167,7 @@ class PlatingDetectors:
         out = []
         n = self.n
         cfg = self.cfg
+        self._ests = ests
         if self.q_nom <= 0.0:
             q = 0.0
             for e in ests:
@@ -164,20 +179,20 @@ class PlatingDetectors:
         if self.seg_t0 is None:
             self.seg_t0 = t_s
             self.phase = ph
-            self._start_segment(t_s, ph, i_a, v_cell, ests)
+            self._start_segment(t_s, ph, i_a, ests)
         elif ph != self.phase:
-            self._end_segment(out, t_s, ests)
+            self._end_segment(out, t_s, t_c, ests)
             self.phase = ph
             self.seg_t0 = t_s
-            self.seg_ah = 0.0
-            self._start_segment(t_s, ph, i_a, v_cell, ests)
-        self.seg_ah += i_a * dt_s / 3600.0
+            self._start_segment(t_s, ph, i_a, ests)
+        dah = i_a * dt_s / 3600.0
+        self.ah_net += dah
+        if dah < 0.0:
+            self.ah_dis -= dah
+        self._ah_since_top += dah
         seg_age = t_s - self.seg_t0
-        for c in range(n):
-            if self._cyc_on[c]:
-                self._cyc_ah[c] += i_a * dt_s / 3600.0
         if ph == REST:
-            self._rest_tick(out, t_s, seg_age, i_a, dt_s, ests)
+            self._rest_tick(out, t_s, seg_age, dt_s, v_cell, t_c)
         elif ph == CHG:
             self._charge_tick(out, t_s, seg_age, dt_s, i_a, v_cell, t_c, ests)
         else:
@@ -187,128 +202,152 @@ class PlatingDetectors:
         return out
 
     # ------------------------------------------------------------------ segments
-    def _start_segment(self, t_s, ph, i_a, v_cell, ests):
+    def _start_segment(self, t_s, ph, i_a, ests):
         cfg = self.cfg
         n = self.n
         if ph == CHG:
+            self._top_ok = False
             self._dd_fill = 0
             self._nu_i0 = i_a
             for c in range(n):
                 self._dd_count[c] = 0
-                soc = ests[c].soc
+                # from (nearly) bare collector? the relaxed OCV of a rest just before says best
+                soc = self._rest_soc[c] if self._rest_fresh else ests[c].soc
                 self._nu_on[c] = soc < cfg["nu_soc_max"]
-                del self._nu_buf[c][:]
-                self._nu_peak[c] = -1e9
-                self._nu_trough[c] = 1e9
-                if soc < cfg["dn_soc_empty"]:  # a full cycle may start here
-                    self._cyc_on[c] = True
-                    self._cyc_full[c] = False
-                    self._cyc_ah[c] = i_a * 0.0
-                    self._cyc_t0[c] = t_s
+                self._nu_e[c] = self._nu_l[c] = 0.0
+                self._nu_en[c] = self._nu_ln[c] = 0
+            self._nu_any = True
         elif ph == REST:
             for c in range(n):
                 self._fit_n[c] = 0
-                self._fit_st[c] = self._fit_ss[c] = self._fit_stt[c] = self._fit_sts[c] = 0.0
-            self._fit_ah = 0.0
+                self._fit_st[c] = self._fit_sv[c] = self._fit_stt[c] = self._fit_stv[c] = 0.0
+                self._v_avg[c] = None
             self._fit_next = 0.0
         else:
             for c in range(n):
                 self._sv_mid[c] = self._sv_end[c] = 0.0
                 self._sv_mid_n[c] = self._sv_end_n[c] = 0
+        self._rest_fresh = False
 
-    def _end_segment(self, out, t_s, ests):
+    def _end_segment(self, out, t_s, t_c, ests):
         cfg = self.cfg
-        dur = t_s - self.seg_t0
-        long_enough = dur >= cfg["seg_min_s"]
+        long_enough = t_s - self.seg_t0 >= cfg["seg_min_s"]
         ph = self.phase
         n = self.n
         if ph == REST:
-            if long_enough:
-                self._rest_eval(out, t_s)
-        elif ph == CHG:
+            if not long_enough or self._v_avg[0] is None:
+                return
+            self._rest_eval(out, t_s, t_c, ests)
+            for c in range(n):  # relaxed OCV -> SoC anchors
+                self._rest_soc[c] = _soc_of_ocv(ests[c], self._v_avg[c], t_c[c])
+            self._rest_fresh = True
+            if self._last_active == DIS:
+                self._empty_anchor(out, t_s, t_c, ests)
+            elif self._last_active == CHG:
+                for c in range(n):
+                    self._top_soc[c] = self._rest_soc[c]
+                self._top_ok = True
+                self._ah_since_top = 0.0
+            return
+        if not long_enough:
+            return
+        self._last_active = ph
+        if ph == CHG:
             for c in range(n):
                 self._nu_on[c] = False
                 # dendrite events belong to a charge: the level falls back for the next one (CRITICAL latches)
                 self._clear_level(ev.DENDRITE, c)
-                if long_enough and ests[c].soc > cfg["dn_soc_full"]:
-                    self._cyc_full[c] = True
         else:
-            if not long_enough:
-                return
             for c in range(n):
                 self._void_eval(out, c, t_s)
-                if self._cyc_on[c]:
-                    self._cyc_on[c] = False
-                    if self._cyc_full[c] and ests[c].soc < cfg["dn_soc_empty"]:
-                        self._cycle_eval(out, c, t_s)
 
     # ------------------------------------------------------------------ 1. soft short
-    def _rest_tick(self, out, t_s, seg_age, i_a, dt_s, ests):
+    def _rest_tick(self, out, t_s, seg_age, dt_s, v_cell, t_c):
         cfg = self.cfg
+        n = self.n
+        a = dt_s / cfg["ocv_avg_s"]  # relaxed voltage: short moving average (EWMA) for the anchors
+        if a > 1.0:
+            a = 1.0
+        avg = self._v_avg
+        for c in range(n):
+            avg[c] = v_cell[c] if avg[c] is None else avg[c] + a * (v_cell[c] - avg[c])
         if seg_age < cfg["ss_settle_s"]:
             return
         if self._fit_n[0] == 0:
             self._fit_t0 = t_s
-            self._fit_ah = 0.0
             self._fit_next = cfg["ss_eval_s"]
-        else:
-            self._fit_ah += i_a * dt_s / 3600.0
+            for c in range(n):
+                self._fit_v0[c] = v_cell[c]
         x = t_s - self._fit_t0
-        for c in range(self.n):
-            s = ests[c].soc
+        for c in range(n):
+            y = v_cell[c] - self._fit_v0[c]  # offsets keep single-precision sums exact enough
             self._fit_n[c] += 1
             self._fit_st[c] += x
-            self._fit_ss[c] += s
+            self._fit_sv[c] += y
             self._fit_stt[c] += x * x
-            self._fit_sts[c] += x * s
+            self._fit_stv[c] += x * y
         if x >= self._fit_next:  # long rest: evaluate periodically, keep fitting
             self._fit_next += cfg["ss_eval_s"]
-            self._rest_eval(out, t_s)
+            self._rest_eval(out, t_s, t_c, None)
 
-    def _rest_eval(self, out, t_s):
+    def _rest_eval(self, out, t_s, t_c, ests_or_none):
+        """Leakage C-rate from the late-rest voltage slope over the local OCV slope (dV/dt = OCV' * dsoc/dt)."""
         cfg = self.cfg
         n = self.n
         span = t_s - self._fit_t0
         if self._fit_n[0] < 3 or span < cfg["ss_min_fit_s"]:
             return
-        q_nom = self.q_nom
-        i_cc = self._fit_ah * 3600.0 / span  # mean measured current over the fit
-        leak = self.leak_c
+        ests = self._ests
+        slope = self._ss_slope
         for c in range(n):
             m = self._fit_n[c]
             den = m * self._fit_stt[c] - self._fit_st[c] * self._fit_st[c]
             if den <= 0.0:
                 return
-            slope = (m * self._fit_sts[c] - self._fit_st[c] * self._fit_ss[c]) / den  # SoC per second
-            # leakage: coulomb-counted rate minus the EKF's rate (both relative to the same capacity)
-            leak[c] = (i_cc / q_nom) - slope * 3600.0
-        if n >= 3:  # common mode (relaxation mismatch, current-sensor offset) is not a short in one cell
-            med = _median(leak)
-            vals = [x - med for x in leak]
-        else:
-            vals = leak
+            slope[c] = (m * self._fit_stv[c] - self._fit_st[c] * self._fit_sv[c]) / den  # V/s
+        # common mode (relaxation the model does not know, temperature drift) is not a short in one cell
+        ref = _median(slope) if n >= 3 else 0.0
         for c in range(n):
-            self._assess(out, ev.SOFT_SHORT, c, vals[c], t_s, cfg["ss_warn_c"], cfg["ss_alarm_c"], cfg["ss_crit_c"])
+            soc = _soc_of_ocv(ests[c], self._v_avg[c], t_c[c])
+            k = _ocv_slope(ests[c], soc, t_c[c])
+            if k < cfg["ss_min_slope_v"]:  # flat OCV here: a leak does not show in the voltage
+                continue
+            leak = -(slope[c] - ref) * 3600.0 / k  # SoC per hour = C-rate
+            self.leak_c[c] = leak
+            self._assess(out, ev.SOFT_SHORT, c, leak, t_s, cfg["ss_warn_c"], cfg["ss_alarm_c"], cfg["ss_crit_c"])
 
-    # ------------------------------------------------------------------ 3. dead sodium (+ soft short per cycle)
-    def _cycle_eval(self, out, c, t_s):
+    # ------------------------------------------------------------------ 3. dead sodium
+    def _empty_anchor(self, out, t_s, t_c, ests):
+        """Rest after a discharge: per-cell sodium loss since the previous such rest, then a CUSUM on it.
+
+        loss_c = (net string charge in) - (change of the cell's plated charge), the plated charge read from the
+        relaxed OCV on the steep low-SoC branch; normalised by the charge discharged in between."""
         cfg = self.cfg
-        q_nom = self.q_nom
-        loss = self._cyc_ah[c] / q_nom  # charge in - charge out, fraction of capacity
-        hours = (t_s - self._cyc_t0[c]) / 3600.0
-        if hours > 0.0:
-            # charge needed vs charge delivered: a loss far beyond dead sodium is leakage through a short
-            leak_c = (loss - cfg["dn_rate_frac"]) / hours
-            self._assess(out, ev.SOFT_SHORT, c, leak_c, t_s, cfg["ss_cyc_warn_c"], cfg["ss_cyc_alarm_c"], 0.0)
+        q = self.q_nom
+        for c in range(self.n):
+            soc = self._rest_soc[c]
+            if soc > cfg["dn_soc_empty"] or _ocv_slope(ests[c], soc, t_c[c]) < cfg["dn_min_slope_v"]:
+                self._an_ok[c] = False  # not readable here: wait for a deeper discharge
+                continue
+            if self._an_ok[c]:
+                dis = self.ah_dis - self._an_dis[c]
+                if dis >= cfg["dn_min_dis_frac"] * q:
+                    loss = (self.ah_net - self._an_net[c]) - (soc - self._an_soc[c]) * q
+                    self._dead_eval(out, c, t_s, loss / dis)
+            self._an_ok[c] = True
+            self._an_soc[c] = soc
+            self._an_net[c] = self.ah_net
+            self._an_dis[c] = self.ah_dis
+
+    def _dead_eval(self, out, c, t_s, loss):
+        cfg = self.cfg
+        self.loss_frac[c] = loss
         hist = self._dn_hist[c]
-        base = self._dn_base[c]
-        if base is None:
+        if len(hist) < cfg["dn_base_cycles"]:
             hist.append(loss)
-            if len(hist) >= cfg["dn_base_cycles"]:
-                self._dn_base[c] = _median(hist)
             return
-        k = cfg["dn_k_mult"] * cfg["dn_rate_frac"]
-        s = self._dn_s[c] + loss - base - k  # CUSUM (Page): upper one-sided
+        base = _median(hist)
+        s = self._dn_s[c] + loss - base - cfg["dn_k"]  # CUSUM (Page), upper side
         if s < 0.0:
             s = 0.0
         self._dn_s[c] = s
@@ -318,33 +357,32 @@ class PlatingDetectors:
     def _charge_tick(self, out, t_s, seg_age, dt_s, i_a, v_cell, t_c, ests):
         cfg = self.cfg
         n = self.n
-        # 4. nucleation: overshoot (peak, then fall) of the smoothed voltage in the onset window
-        if seg_age <= cfg["nu_win_s"]:
-            steady = abs(i_a - self._nu_i0) <= 0.2 * abs(self._nu_i0)
-            m = cfg["nu_smooth_n"]
+        # 4. nucleation: the plating overpotential decays as the first sodium covers the collector, so the
+        # voltage early in the charge (by charge passed) stands above its course a little later
+        if self._nu_any:
+            qf = (t_s - self.seg_t0) * i_a / 3600.0 / self.q_nom  # ~charge passed, fraction of capacity (CC)
+            steady = abs(i_a - self._nu_i0) <= 0.1 * abs(self._nu_i0)
+            early = cfg["nu_q_early"]
+            late = cfg["nu_q_late"]
             for c in range(n):
                 if not self._nu_on[c]:
                     continue
                 if not steady:
                     self._nu_on[c] = False
                     continue
-                buf = self._nu_buf[c]
-                buf.append(v_cell[c])
-                if len(buf) > m:
-                    buf.pop(0)
-                if len(buf) < m:
-                    continue
-                vs = sum(buf) / m
-                if vs > self._nu_peak[c]:
-                    self._nu_peak[c] = vs
-                    self._nu_trough[c] = vs
-                elif vs < self._nu_trough[c]:
-                    self._nu_trough[c] = vs
-        else:
-            for c in range(n):
-                if self._nu_on[c]:
+                if early[0] <= qf <= early[1]:
+                    self._nu_e[c] += v_cell[c]
+                    self._nu_en[c] += 1
+                elif late[0] <= qf <= late[1]:
+                    self._nu_l[c] += v_cell[c]
+                    self._nu_ln[c] += 1
+                elif qf > late[1]:
                     self._nu_on[c] = False
-                    self._nucleation_eval(out, c, t_s, self._nu_peak[c] - self._nu_trough[c])
+                    if self._nu_en[c] >= 2 and self._nu_ln[c] >= 2:
+                        eta = self._nu_e[c] / self._nu_en[c] - self._nu_l[c] / self._nu_ln[c]
+                        self._nucleation_eval(out, c, t_s, eta)
+            if qf > late[1]:
+                self._nu_any = False
         # 2. dendrites: drop of the pseudo-OCV below its maximum over the last dd_win_s
         if self._dd_w == 0:
             self._dd_w = max(3, int(cfg["dd_win_s"] / dt_s + 0.5)) if dt_s > 0.0 else 10
@@ -398,9 +436,12 @@ class PlatingDetectors:
         cfg = self.cfg
         if seg_age < cfg["seg_min_s"] or -i_a < cfg["sv_min_c"] * self.q_nom:
             return
+        q = self.q_nom
         for c in range(self.n):
             e = ests[c]
-            soc = e.soc
+            # SoC by coulomb counting from the OCV read in the rest after the charge (robust to a filter that
+            # wanders on the plateau); the EKF's SoC otherwise
+            soc = self._top_soc[c] + self._ah_since_top / q if self._top_ok else e.soc
             if cfg["sv_end_lo"] <= soc <= cfg["sv_end_hi"]:
                 self._sv_end[c] += (e.ocv(soc, t_c[c]) - v_cell[c]) / -i_a
                 self._sv_end_n[c] += 1
@@ -426,20 +467,36 @@ class PlatingDetectors:
     # ------------------------------------------------------------------ 6. model mismatch
     def _model_tick(self, out, t_s, ests):
         cfg = self.cfg
+        n = self.n
         if self._mm_t0 is None:
             self._mm_t0 = t_s
         s = self._mm_sum
-        for c in range(self.n):
-            s[c] += ests[c].nis
+        lo = cfg["mm_soc_lo"]
+        hi = cfg["mm_soc_hi"]
+        for c in range(n):
+            e = ests[c]
+            if lo <= e.soc <= hi:  # the ends (knee, top branch) are where any ECM fits worst: not a fault
+                s[c] += e.nis
+                self._mm_cnt[c] += 1
         self._mm_n += 1
-        if t_s - self._mm_t0 >= cfg["mm_win_s"]:
-            m = self._mm_n
-            for c in range(self.n):
-                self._assess(out, ev.MODEL_MISMATCH, c, s[c] / m, t_s, cfg["mm_warn"], cfg["mm_alarm"], cfg["mm_crit"],
-                             cfg["mm_delay_n"])
-                s[c] = 0.0
-            self._mm_n = 0
-            self._mm_t0 = t_s
+        if t_s - self._mm_t0 < cfg["mm_win_s"]:
+            return
+        vals = self._mm_val
+        for c in range(n):
+            vals[c] = s[c] / self._mm_cnt[c] if self._mm_cnt[c] * 2 >= self._mm_n else -1.0  # -1: too few samples
+            s[c] = 0.0
+            self._mm_cnt[c] = 0
+        # with >= 3 cells: relative to the string's median, so a model that fits no cell today (cold, a new
+        # cell type) is not blamed on one cell; alone: the absolute mean NIS (chi^2, 1 dof: 1 if consistent)
+        ref = _median(vals) if n >= 3 else 1.0
+        if ref < 1.0:
+            ref = 1.0
+        for c in range(n):
+            if vals[c] >= 0.0:
+                self._assess(out, ev.MODEL_MISMATCH, c, vals[c] / ref, t_s, cfg["mm_warn"], cfg["mm_alarm"],
+                             cfg["mm_crit"], cfg["mm_delay_n"])
+        self._mm_n = 0
+        self._mm_t0 = t_s
 
     # ------------------------------------------------------------------ charge-current limit
     def _charge_limit(self, t_c, ests):
@@ -471,6 +528,34 @@ class PlatingDetectors:
             age = 0.0
         f_age = age ** cfg["cc_age_exp"]
         self.i_chg_limit_a = cfg["cc_max_c"] * self.q_nom * f_t * f_age * cfg["cc_risk"][worst]
+
+
+def _soc_of_ocv(est, v, t_c):
+    """SoC whose model OCV is v (bisection on the estimator's monotonic OCV curve)."""
+    lo = 0.0
+    hi = 1.0
+    if v <= est.ocv(lo, t_c):
+        return lo
+    if v >= est.ocv(hi, t_c):
+        return hi
+    for _ in range(20):
+        mid = 0.5 * (lo + hi)
+        if est.ocv(mid, t_c) < v:
+            lo = mid
+        else:
+            hi = mid
+    return 0.5 * (lo + hi)
+
+
+def _ocv_slope(est, soc, t_c):
+    """dOCV/dSoC [V per unit SoC] over +/-0.2 % around soc (the local slope: the ends are strongly curved)."""
+    a = soc - 0.002
+    b = soc + 0.002
+    if a < 0.0:
+        a = 0.0
+    if b > 1.0:
+        b = 1.0
+    return (est.ocv(b, t_c) - est.ocv(a, t_c)) / (b - a)
 
 
 def _median(xs):

@@ -16,15 +16,15 @@ _BASE = {
     "i_rest_c": 0.01,  # |i| below this C-rate counts as rest
     "seg_min_s": 60.0,  # shorter current segments are blips, not phases
     "q_nom_ah": 0.0,  # 0: take the estimators' capacity at the first update
-    # --- 1. soft short: rest drift of the EKF SoC (and of the voltage) against coulomb counting ---
-    "ss_settle_s": 900.0,  # skip the start of a rest: relaxation the model may not reproduce exactly
-    "ss_min_fit_s": 600.0,  # fit the drift over at least this long
+    "ocv_avg_s": 60.0,  # rest voltage averaged over about this long reads as the relaxed OCV
+    # --- 1. soft short: late-rest voltage decay over the local OCV slope, relative to the string's median ---
+    "ss_settle_s": 900.0,  # skip the start of a rest: relaxation
+    "ss_min_fit_s": 600.0,  # fit the decay over at least this long
     "ss_eval_s": 1800.0,  # during long rests, re-evaluate every this many seconds of fit
-    "ss_warn_c": 0.0025,  # leakage C-rate levels (C/400, C/250, C/25)
-    "ss_alarm_c": 0.004,
+    "ss_min_slope_v": 1.0,  # OCV slope [V per unit SoC] below which a leak is invisible in the voltage
+    "ss_warn_c": 0.0025,  # leakage C-rate levels (C/400, C/250, C/25) (ROC)
+    "ss_alarm_c": 0.0035,
     "ss_crit_c": 0.04,
-    "ss_cyc_warn_c": 0.002,  # the same from a full cycle's charge balance (charge in - charge out - baseline loss)
-    "ss_cyc_alarm_c": 0.0035,
     # --- 2. dendrite events during charge: drops of the pseudo-OCV v - R0*i ---
     "dd_skip_s": 30.0,  # ignore the charge onset (nucleation, RC settling)
     "dd_win_s": 20.0,  # a drop is measured against the maximum over this window
@@ -36,22 +36,24 @@ _BASE = {
     "dd_refractory_s": 60.0,
     "dd_di_c": 0.05,  # skip windows in which the current moved more than this C-rate
     # --- 3. dead sodium: per-cycle charge balance, CUSUM against the cell's own baseline ---
-    "dn_soc_full": 0.85,  # a charge counts as full above this SoC ...
-    "dn_soc_empty": 0.15,  # ... and a discharge as complete below this one
+    "dn_soc_empty": 0.15,  # a rest after discharge anchors the count below this SoC (relaxed OCV) ...
+    "dn_min_slope_v": 1.0,  # ... where the OCV is steep enough to read the SoC [V per unit SoC]
+    "dn_min_dis_frac": 0.5,  # at least this much capacity discharged between two anchors
     "dn_base_cycles": 6,  # cycles to learn the baseline loss
-    "dn_rate_frac": 0.00054,  # expected baseline loss per cycle (fraction of capacity), eScience 2024
-    "dn_k_mult": 0.5,  # CUSUM slack = dn_k_mult * expected rate (detects a doubling)
-    "dn_warn": 0.002,  # CUSUM levels, fraction of capacity lost in excess of the baseline (ROC)
-    "dn_alarm": 0.003,
-    "dn_crit": 0.03,
+    # expected loss per cycle (fraction of capacity): 0.054 % for Mg/NaF (eScience 2024), about 2/3 of it dead
+    # sodium; a doubling of the dead-sodium rate adds ~0.035 %/cycle -> CUSUM slack half of that
+    "dn_k": 0.00017,
+    "dn_warn": 0.0006,  # CUSUM levels: loss in excess of the baseline + slack, fraction of capacity (ROC)
+    "dn_alarm": 0.0009,
+    "dn_crit": 0.02,
     # --- 4. nucleation overpotential: overshoot at the onset of a charge from empty ---
-    "nu_soc_max": 0.15,  # only charges that start from (nearly) bare collector
-    "nu_win_s": 120.0,  # onset window
-    "nu_smooth_n": 3,  # moving average over this many samples against noise
-    "nu_base_n": 3,  # charges to learn the cell's own overshoot
-    "nu_warn_v": 0.008,  # growth over the baseline
-    "nu_alarm_v": 0.015,
-    "nu_crit_v": 0.060,
+    "nu_soc_max": 0.05,  # only charges that start from (nearly) bare collector (relaxed-OCV SoC)
+    "nu_q_early": (0.0015, 0.0035),  # charge passed (fraction of capacity) where the overpotential still shows
+    "nu_q_late": (0.008, 0.010),  # ... and where it has decayed (sodium covers the collector)
+    "nu_base_n": 4,  # charges to learn the cell's own overshoot
+    "nu_warn_v": 0.0025,  # growth of (early - late voltage) over the cell's baseline (ROC)
+    "nu_alarm_v": 0.004,
+    "nu_crit_v": 0.030,
     # --- 5. stripping void: polarisation at the end of discharge relative to mid discharge ---
     "sv_mid_lo": 0.45,
     "sv_mid_hi": 0.70,
@@ -64,6 +66,8 @@ _BASE = {
     "sv_crit": 3.0,
     # --- 6. model mismatch: mean NIS over a window ---
     "mm_win_s": 600.0,
+    "mm_soc_lo": 0.1,  # NIS is averaged only while the EKF's SoC is inside this range
+    "mm_soc_hi": 0.9,
     "mm_warn": 8.0,
     "mm_alarm": 20.0,
     "mm_crit": 0.0,  # 0: never critical (a model alarm alone should not stop charging)
@@ -82,8 +86,8 @@ _PRESETS = {
     "nvp-mg-naf": {},
     "layered-oxide-mg-naf": {},
     # bare collectors: faster baseline loss (inferred 4x), larger nucleation overshoot, lower critical current
-    "nvp-bare-cu": {"dn_rate_frac": 0.0022, "dn_warn": 0.006, "dn_alarm": 0.009, "cc_max_c": 0.5},
-    "layered-oxide-bare-cu": {"dn_rate_frac": 0.0022, "dn_warn": 0.006, "dn_alarm": 0.009, "cc_max_c": 0.5},
+    "nvp-bare-cu": {"dn_k": 0.0007, "dn_warn": 0.0025, "dn_alarm": 0.0035, "cc_max_c": 0.5},
+    "layered-oxide-bare-cu": {"dn_k": 0.0007, "dn_warn": 0.0025, "dn_alarm": 0.0035, "cc_max_c": 0.5},
 }
 
 PRESET_NAMES = tuple(sorted(_PRESETS))
@@ -100,7 +104,6 @@ def preset(name):
 
 _LEVELS = (
     ("ss_warn_c", "ss_alarm_c", "ss_crit_c"),
-    ("ss_cyc_warn_c", "ss_cyc_alarm_c", None),
     ("dd_warn_v", "dd_alarm_v", "dd_crit_v"),
     ("dn_warn", "dn_alarm", "dn_crit"),
     ("nu_warn_v", "nu_alarm_v", "nu_crit_v"),
@@ -114,19 +117,26 @@ def validate(cfg):
     for key in _BASE:
         if key not in cfg:
             raise ValueError("detector config lacks %r" % key)
+        if key in ("nu_q_early", "nu_q_late"):
+            w = cfg[key]
+            if len(w) != 2 or not 0.0 <= w[0] < w[1] < 0.2:
+                raise ValueError("%s must be a window (lo, hi) of charge fractions, 0 <= lo < hi < 0.2" % key)
+            continue
         if key == "cc_risk":
             r = cfg[key]
             if len(r) != 4 or not all(0.0 <= x <= 1.0 for x in r):
                 raise ValueError("cc_risk must be 4 factors in 0..1")
             continue
         x = cfg[key]
-        if not isinstance(x, (int, float)) or x != x or x < 0.0 and key != "cc_t_min_c":
+        if not isinstance(x, (int, float)) or x != x or (x < 0.0 and key != "cc_t_min_c"):
             raise ValueError("detector config %r must be a non-negative number, got %r" % (key, x))
     for warn, alarm, crit in _LEVELS:
         if cfg[warn] > cfg[alarm]:
             raise ValueError("%s must not exceed %s" % (warn, alarm))
         if crit is not None and cfg[crit] and cfg[crit] < cfg[alarm]:
             raise ValueError("%s must be 0 (off) or at least %s" % (crit, alarm))
+    if cfg["nu_q_early"][1] > cfg["nu_q_late"][0]:
+        raise ValueError("nu_q_early must end before nu_q_late starts")
     if not 0.0 < cfg["hyst_frac"] <= 1.0:
         raise ValueError("hyst_frac must be in (0, 1]")
     if cfg["sv_end_hi"] > cfg["sv_mid_lo"] or cfg["sv_end_lo"] >= cfg["sv_end_hi"] or cfg["sv_mid_lo"] >= cfg["sv_mid_hi"]:

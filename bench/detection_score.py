@@ -1,0 +1,312 @@
+"""Score the firmware's plating-anomaly detectors (bms.detect) against the simulator's labelled faults.
+
+    .venv/bin/python bench/detection_score.py            # full suite (>= 1,000 healthy cell-cycles), a table
+    .venv/bin/python bench/detection_score.py --quick    # a smaller suite for a quick look
+    .venv/bin/python bench/detection_score.py --json     # exactly one JSON object on stdout
+    options: --out DIR (ROC-style plots, default runs/detection/), --jobs N (worker processes, default 2)
+
+Each scenario is a series string (sim.pack.Pack, cell-to-cell spread, sensor noise from sim.sensors.SensorModel)
+cycled by sim.profiles (CC-CV charge / rest / CC discharge / rest, rests >= 30 min); the firmware's own code runs in
+process: one bms.estimator.CellEstimator per cell and one bms.detect.PlatingDetectors per string, fed with the
+*measured* signals.  The BMS's charge limit is not fed back (open loop), so a healthy twin and a faulty cell see the
+same profile.
+
+Per detector:
+  recall         injected faults of at least the stated magnitude detected (an event of severity >= ALARM on that
+                 cell at or after the fault's start) / injected faults
+  false_alarms   events of severity >= ALARM on healthy cells (cells without any label); warnings are counted
+                 separately (false_warnings)
+  healthy_cell_cycles   healthy cells x full cycles they ran
+  delay_median_s, delay_p95_s   from fault start to the first ALARM-or-worse event on that cell
+Stated magnitudes: soft short >= C/200 leakage (r_ohm = 3.4 V / (q/200)); dendrite: critical current density
+x 0.25; dead sodium: dead-sodium rate x 2 (doubling); stripping void: critical stripping current x 0.2;
+nucleation: overshoot x 4 (the bench raises the simulator's nucleation overpotential mid-run: the simulator has
+no such fault kind); model mismatch: scored on every injected fault (it is a catch-all).
+
+ROC-style plots: each detector's evaluations are traced (PlatingDetectors.trace); for a threshold sweep,
+a fault counts as detected when any evaluation after its start reaches the threshold, a healthy cell-scenario
+as a false alarm when any of its evaluations does (the level machine's delay/hysteresis is ignored there).
+"""
+import argparse
+import json
+import math
+import os
+import sys
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+
+from bms import cellparams, detectparams  # noqa: E402
+from bms import events as ev  # noqa: E402
+from bms.detect import PlatingDetectors  # noqa: E402
+from bms.estimator import CellEstimator  # noqa: E402
+from sim import profiles  # noqa: E402
+from sim.pack import Pack  # noqa: E402
+from sim.sensors import SensorModel  # noqa: E402
+
+Q_AH = 2.0
+DETECTORS = (
+    ("soft_short", ev.SOFT_SHORT),
+    ("dendrite", ev.DENDRITE),
+    ("dead_sodium", ev.DEAD_SODIUM),
+    ("nucleation", ev.NUCLEATION),
+    ("stripping_void", ev.STRIPPING_VOID),
+    ("model_mismatch", ev.MODEL_MISMATCH),
+)
+KIND_CODE = dict(DETECTORS)
+# injected fault kind -> the detector that must find it
+FAULT_DETECTOR = {
+    "soft_short": "soft_short",
+    "hard_short": "soft_short",
+    "dendrite": "dendrite",
+    "dead_sodium": "dead_sodium",
+    "void": "stripping_void",
+    "nucleation": "nucleation",
+}
+THRESHOLD_KEYS = {  # (warn, alarm) keys of detectparams per detector, for the ROC plot's markers
+    "soft_short": ("ss_warn_c", "ss_alarm_c"),
+    "dendrite": ("dd_warn_v", "dd_alarm_v"),
+    "dead_sodium": ("dn_warn", "dn_alarm"),
+    "nucleation": ("nu_warn_v", "nu_alarm_v"),
+    "stripping_void": ("sv_warn", "sv_alarm"),
+    "model_mismatch": ("mm_warn", "mm_alarm"),
+}
+SENSORS = {"v_noise_v": 1e-3, "i_noise_a": 5e-3, "i_gain": 0.002, "i_offset_a": 0.002, "t_noise_c": 0.2,
+           "adc_bits": 16}
+
+
+def run_scenario(sc):
+    """Run one scenario dict; return events, traces, labels and the cycle count."""
+    cathode, interphase = sc["cathode"], sc["interphase"]
+    preset = cathode + "-" + interphase
+    n = sc["n_cells"]
+    dt = sc.get("dt_s", 2.0)
+    pack = Pack(cathode=cathode, interphase=interphase, n_cells=n, q_ah=Q_AH, t_amb_c=sc["t_amb_c"],
+                seed=sc["seed"], spread=True, faults=sc.get("faults", ()), soc0=sc.get("soc0", 0.02))
+    sensors = SensorModel(seed=sc["seed"] + 1000, **SENSORS)
+    prof = profiles.cycles(sc["n_cycles"], Q_AH, c_chg=sc.get("c_chg", 0.5), c_dis=sc.get("c_dis", 0.5),
+                           rest_s=sc.get("rest_s", 1800.0))
+    p = cellparams.preset(preset)
+    ests = [CellEstimator(p, None) for _ in range(n)]
+    cfg = detectparams.preset(preset)
+    cfg.update(sc.get("cfg", {}))
+    det = PlatingDetectors(n, cfg)
+    traces = {}
+
+    def trace(cell, kind, t_s, value):
+        traces.setdefault((cell, kind), []).append((t_s, value))
+
+    det.trace = trace
+    events = []
+    extra_labels = []
+    nuc = sc.get("nucleation")  # bench-side injection: {"cell": all, "t_start_s", "factor"}
+    st = pack.state
+    t = 0.0
+    t_max = sc.get("t_max_s", 1e9)
+    i_meas = 0.0
+    while not prof.done(t, st) and t < t_max:
+        if nuc is not None and t >= nuc["t_start_s"] and not extra_labels:
+            ip = dict(pack.cells.ip)  # a copy: never touch the simulator's module-level tables
+            ip["eta_nuc_v"] *= nuc["factor"]
+            pack.cells.ip = ip
+            for c in range(n):
+                extra_labels.append({"cell": c, "kind": "nucleation", "t_start_s": t, "t_end_s": None,
+                                     "magnitude": nuc["factor"], "unit": "eta_nuc_factor", "source": "injected"})
+        i = prof(t, st, math.inf, math.inf)
+        st = pack.step(i, dt)
+        t = st.t_s
+        v_m, i_meas, t_m = sensors.measure(t, i, st)
+        v_l = v_m.tolist()
+        t_l = t_m.tolist()
+        for c in range(n):
+            ests[c].update(dt, i_meas, v_l[c], t_l[c])
+        for e in det.update(t, dt, i_meas, v_l, t_l, ests):
+            events.append(e)
+    labels = [dict(lab) for lab in pack.labels] + extra_labels
+    return {"name": sc["name"], "n_cells": n, "n_cycles": prof.cycle_index + 1, "t_end_s": t,
+            "events": events, "traces": traces, "labels": labels, "faults": sc.get("faults", ()),
+            "nucleation": nuc}
+
+
+# ---------------------------------------------------------------------------------------------------- the suite
+CYCLE_S = 17000.0  # rough length of one 0.5C cycle with 30 min rests (fault start times are placed with it)
+CELLS = (("nvp", "mg-naf"), ("layered-oxide", "mg-naf"))
+
+
+def build_suite(quick):
+    """Healthy strings over 0-45 degC for both cathodes, and strings with one injected fault each."""
+    suite = []
+    temps = (0.0, 25.0, 45.0) if quick else (0.0, 12.0, 25.0, 35.0, 45.0)
+    n_h, cyc_h = (4, 6) if quick else (8, 13)
+    seed = 100
+    for cathode, interphase in CELLS:
+        for t in temps:
+            seed += 1
+            suite.append({"name": "healthy-%s-%gC" % (cathode, t), "cathode": cathode, "interphase": interphase,
+                          "n_cells": n_h, "t_amb_c": t, "seed": seed, "n_cycles": cyc_h})
+    f_temps = (5.0, 40.0) if quick else (5.0, 25.0, 45.0)
+    n_f = 4 if quick else 6
+    for cathode, interphase in CELLS:
+        for t in f_temps:
+            for kind in ("soft_short", "dendrite", "void", "nucleation", "dead_sodium"):
+                seed += 1
+                cell = seed % n_f
+                sc = {"name": "%s-%s-%gC" % (kind, cathode, t), "cathode": cathode, "interphase": interphase,
+                      "n_cells": n_f, "t_amb_c": t, "seed": seed, "n_cycles": 10}
+                # start somewhere inside a cycle, after the detectors' baselines
+                t0 = 5.0 * CYCLE_S + (seed * 3779.0) % CYCLE_S
+                if kind == "soft_short":  # C/200 leakage at ~3.4 V
+                    sc["faults"] = [{"kind": "soft_short", "cell": cell, "t_start_s": t0, "micro": False,
+                                     "r_ohm": 3.4 / (Q_AH / 200.0)}]
+                elif kind == "dendrite":
+                    sc["faults"] = [{"kind": "dendrite", "cell": cell, "t_start_s": t0, "ccd_factor": 0.25}]
+                elif kind == "void":
+                    sc["faults"] = [{"kind": "void", "cell": cell, "t_start_s": t0, "factor": 0.2}]
+                elif kind == "nucleation":
+                    sc["nucleation"] = {"t_start_s": t0, "factor": 4.0}
+                else:  # doubling of the dead-sodium rate, after the CUSUM's baseline
+                    sc["n_cycles"] = 12 if quick else 20
+                    sc["faults"] = [{"kind": "dead_sodium", "cell": cell, "factor": 2.0,
+                                     "t_start_s": 8.0 * CYCLE_S + (seed * 3779.0) % CYCLE_S}]
+                suite.append(sc)
+    return suite
+
+
+def score(results, cfg_ref):
+    """Per detector: recall, false alarms, healthy cell-cycles, delays; plus ROC data."""
+    table = {}
+    roc = {}
+    for name, code in DETECTORS:
+        detected = 0
+        total = 0
+        delays = []
+        false_alarms = 0
+        false_warnings = 0
+        healthy_cc = 0
+        fault_max = []
+        healthy_max = []
+        for r in results:
+            labelled = set(lab["cell"] for lab in r["labels"])
+            injected = [lab for lab in r["labels"] if lab["source"] == "injected"]
+            for c in range(r["n_cells"]):
+                if c in labelled:
+                    continue
+                healthy_cc += r["n_cycles"]
+                evs = [e for e in r["events"] if e[0] == c and e[1] == code]
+                false_alarms += sum(1 for e in evs if e[2] >= ev.ALARM)
+                false_warnings += sum(1 for e in evs if e[2] == ev.WARNING)
+                tr = r["traces"].get((c, code), ())
+                healthy_max.append(max([v for _, v in tr], default=-math.inf))
+            for lab in injected:
+                if name != "model_mismatch" and FAULT_DETECTOR.get(lab["kind"]) != name:
+                    continue
+                total += 1
+                c, t0 = lab["cell"], lab["t_start_s"]
+                hits = [e[3] for e in r["events"] if e[0] == c and e[1] == code and e[2] >= ev.ALARM and e[3] >= t0]
+                if hits:
+                    detected += 1
+                    delays.append(min(hits) - t0)
+                tr = r["traces"].get((c, code), ())
+                fault_max.append(max([v for t, v in tr if t >= t0], default=-math.inf))
+        table[name] = {
+            "recall": detected / total if total else None,
+            "faults": total,
+            "false_alarms": false_alarms,
+            "false_warnings": false_warnings,
+            "healthy_cell_cycles": healthy_cc,
+            "delay_median_s": float(np.median(delays)) if delays else None,
+            "delay_p95_s": float(np.percentile(delays, 95)) if delays else None,
+        }
+        roc[name] = (healthy_max, fault_max)
+    return table, roc
+
+
+def plot_roc(roc, cfg_ref, out_dir):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    os.makedirs(out_dir, exist_ok=True)
+    paths = []
+    for name, (healthy, faulty) in roc.items():
+        finite = sorted(set(v for v in healthy + faulty if math.isfinite(v)))
+        if not finite:
+            continue
+        thr = np.array(finite)
+        h = np.array([v for v in healthy if math.isfinite(v)] or [-math.inf])
+        f = np.array([v for v in faulty if math.isfinite(v)] or [-math.inf])
+        fa = np.array([(h >= x).sum() for x in thr])
+        rec = np.array([(f >= x).sum() / max(len(faulty), 1) for x in thr])
+        fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+        ax1.step(fa, rec, where="post")
+        ax1.set_xlabel("healthy cells over threshold (of %d)" % len(healthy))
+        ax1.set_ylabel("faults detected (fraction of %d)" % len(faulty))
+        ax1.set_title("%s: threshold sweep" % name)
+        ax2.plot(thr, rec, label="recall")
+        ax2.plot(thr, fa / max(len(healthy), 1), label="healthy cells over threshold (fraction)")
+        for key, style in zip(THRESHOLD_KEYS[name], (":", "--")):
+            ax2.axvline(cfg_ref[key], linestyle=style, color="k", label="%s = %g" % (key, cfg_ref[key]))
+        ax2.set_xscale("symlog", linthresh=max(abs(thr[thr != 0]).min(), 1e-9) if (thr != 0).any() else 1e-9)
+        ax2.set_xlabel("threshold on the evidence value")
+        ax2.legend(fontsize=7)
+        fig.tight_layout()
+        path = os.path.join(out_dir, "roc_%s.png" % name)
+        fig.savefig(path, dpi=90)
+        plt.close(fig)
+        paths.append(path)
+    return paths
+
+
+def _fmt(x, spec):
+    return "-" if x is None else format(x, spec)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="a smaller suite (not enough healthy cell-cycles)")
+    ap.add_argument("--json", action="store_true", help="print exactly one JSON object")
+    ap.add_argument("--out", default=os.path.join("runs", "detection"), help="folder for the ROC-style plots")
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--dump", help="also pickle the raw results (events, traces, labels) to this file")
+    args = ap.parse_args(argv)
+    suite = build_suite(args.quick)
+    t0 = time.time()
+    if args.jobs > 1:
+        import multiprocessing
+
+        with multiprocessing.Pool(args.jobs) as pool:
+            results = pool.map(run_scenario, suite, chunksize=1)
+    else:
+        results = [run_scenario(sc) for sc in suite]
+    wall = time.time() - t0
+    if args.dump:
+        import pickle
+
+        with open(args.dump, "wb") as fh:
+            pickle.dump(results, fh)
+    cfg_ref = detectparams.preset("nvp-mg-naf")
+    table, roc = score(results, cfg_ref)
+    plots = plot_roc(roc, cfg_ref, args.out)
+    if args.json:
+        print(json.dumps({"detectors": table, "scenarios": len(suite), "wall_s": round(wall, 1),
+                          "plots": plots, "quick": args.quick}))
+        return 0
+    print("plating detectors vs labelled faults: %d scenarios, %.0f s%s" % (len(suite), wall,
+                                                                          " (quick)" if args.quick else ""))
+    print("%-15s %7s %6s %12s %9s %13s %12s %11s" % ("detector", "recall", "faults", "false_alarms", "warnings",
+                                                   "healthy_c-c", "delay_med_s", "delay_p95_s"))
+    for name, _ in DETECTORS:
+        row = table[name]
+        print("%-15s %7s %6d %12d %9d %13d %12s %11s" % (
+            name, _fmt(row["recall"], ".2f"), row["faults"], row["false_alarms"], row["false_warnings"],
+            row["healthy_cell_cycles"], _fmt(row["delay_median_s"], ".0f"), _fmt(row["delay_p95_s"], ".0f")))
+    print("plots: %s" % ", ".join(plots))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
