@@ -1,0 +1,169 @@
+# Plating-detector logic on synthetic signals: runs on CPython (pytest) and on the MicroPython unix port
+# (tests/test_on_micropython.py). Scenario tests against the simulator are in tests/test_detect.py.
+from bms import detectparams
+from bms import events as ev
+from bms.detect import PlatingDetectors
+
+Q_AH = 2.0
+
+
+class StubEstimator:
+    """Just the CellEstimator attributes the detectors read; a straight OCV line 3.0 V + 1.0 V * soc."""
+
+    def __init__(self, soc=0.5):
+        self.soc = soc
+        self.q_ah = Q_AH
+        self.nis = 1.0
+
+    def r0_ohm(self, t_c):
+        return 0.02
+
+    def ocv(self, soc, t_c):
+        return 3.0 + 1.0 * soc
+
+
+class Noise:
+    """Deterministic pseudo-random +/- amplitude (no random module needed on small ports)."""
+
+    def __init__(self, amp, seed=1):
+        self.amp = amp
+        self.x = seed
+
+    def __call__(self):
+        self.x = (1103515245 * self.x + 12345) & 0x7FFFFFFF
+        return self.amp * (2.0 * self.x / 0x7FFFFFFF - 1.0)
+
+
+def _cfg(**over):
+    cfg = detectparams.preset("nvp-mg-naf")
+    cfg["q_nom_ah"] = Q_AH
+    for k in over:
+        cfg[k] = over[k]
+    return cfg
+
+
+def _charge(det, ests, n_s, drops=(), t0=0.0, dt=1.0, i_a=1.0):
+    """Constant-current charge with a slowly rising voltage and 1 mV noise; drops: {cell: (t, dv)} events
+    that recover with a 4 s time constant. Returns all events."""
+    from math import exp
+
+    noise = Noise(0.001)
+    n = len(ests)
+    out = []
+    for k in range(int(n_s / dt)):
+        t = t0 + k * dt
+        v = []
+        for c in range(n):
+            x = 3.35 + 0.02 * i_a + 0.00001 * (t - t0) + noise()
+            for d in drops:
+                if d[0] == c and t >= d[1]:
+                    x -= d[2] * exp(-(t - d[1]) / 4.0)
+            v.append(x)
+        out += det.update(t, dt, i_a, v, [25.0] * n, ests)
+    return out
+
+
+def test_presets_cover_estimator_presets_and_validate():
+    for name in ("nvp-mg-naf", "nvp-bare-cu", "layered-oxide-mg-naf", "layered-oxide-bare-cu"):
+        cfg = detectparams.preset(name)
+        assert detectparams.validate(cfg) is cfg
+
+
+def test_validate_names_the_bad_key():
+    cfg = detectparams.preset("nvp-mg-naf")
+    cfg["dd_alarm_v"] = 0.001  # below the warning level
+    try:
+        detectparams.validate(cfg)
+        assert False, "accepted alarm < warning"
+    except ValueError as e:
+        assert "dd_warn_v" in str(e)
+    cfg = detectparams.preset("nvp-mg-naf")
+    del cfg["ss_alarm_c"]
+    try:
+        PlatingDetectors(2, cfg)
+        assert False, "accepted a config without ss_alarm_c"
+    except ValueError as e:
+        assert "ss_alarm_c" in str(e)
+    try:
+        detectparams.preset("no-such-cell")
+        assert False
+    except ValueError as e:
+        assert "no-such-cell" in str(e)
+
+
+def test_dendrite_drop_during_charge_raises_one_alarm_and_twin_stays_quiet():
+    ests = [StubEstimator(), StubEstimator(), StubEstimator()]
+    det = PlatingDetectors(3, _cfg())
+    evs = _charge(det, ests, 600, drops=[(1, 300.0, 0.045)])
+    dd = [e for e in evs if e[1] == ev.DENDRITE]
+    assert len(dd) == 1, evs  # raised once, on entry into the level
+    cell, kind, sev, t, val = dd[0]
+    assert cell == 1 and sev == ev.ALARM and 300.0 <= t <= 310.0 and 0.03 < val < 0.05
+    assert not det.charge_inhibit
+    # healthy twin: the same charge without the drop
+    det2 = PlatingDetectors(3, _cfg())
+    assert [e for e in _charge(det2, [StubEstimator() for _ in range(3)], 600) if e[1] == ev.DENDRITE] == []
+
+
+def test_voltage_collapse_is_critical_and_inhibits_charging():
+    ests = [StubEstimator(), StubEstimator()]
+    det = PlatingDetectors(2, _cfg())
+    _charge(det, ests, 200)
+    assert det.i_chg_limit_a > 0.0 and not det.charge_inhibit
+    evs = _charge(det, ests, 100, drops=[(0, 230.0, 1.5)], t0=200.0)
+    assert (0, ev.DENDRITE, ev.CRITICAL) in [(e[0], e[1], e[2]) for e in evs]
+    assert det.charge_inhibit and det.i_chg_limit_a == 0.0
+    det.clear_inhibit()
+    assert not det.charge_inhibit
+
+
+def test_dendrite_level_falls_back_after_the_charge():
+    ests = [StubEstimator()]
+    det = PlatingDetectors(1, _cfg())
+    _charge(det, ests, 400, drops=[(0, 200.0, 0.045)])
+    assert det.level[ev.DENDRITE][0] == ev.ALARM
+    limited = det.i_chg_limit_a
+    for k in range(200):  # rest
+        det.update(400.0 + k, 1.0, 0.0, [3.4], [25.0], ests)
+    assert det.level[ev.DENDRITE][0] == 0
+    assert det.i_chg_limit_a > limited
+
+
+def test_model_mismatch_needs_consecutive_windows_and_clears_with_hysteresis():
+    cfg = _cfg(mm_win_s=10.0, mm_delay_n=2)
+    ests = [StubEstimator()]
+    det = PlatingDetectors(1, cfg)
+    seen = []
+    t = 0.0
+
+    def run(nis, n_s):
+        ests[0].nis = nis
+        for k in range(n_s):
+            seen.extend(det.update(t + k, 1.0, 0.0, [3.5], [25.0], ests))
+        return t + n_s
+
+    t = run(1.0, 30)
+    assert seen == []
+    t = run(cfg["mm_alarm"] * 2.0, 11)  # one window over the level: not yet (delay)
+    assert seen == []
+    t = run(cfg["mm_alarm"] * 2.0, 30)
+    assert [(e[1], e[2]) for e in seen] == [(ev.MODEL_MISMATCH, ev.ALARM)]  # on entry, once
+    t = run(1.0, 30)
+    assert det.level[ev.MODEL_MISMATCH][0] == 0  # cleared below warn * hyst_frac
+    assert len(seen) == 1  # clearing raises nothing
+
+
+def test_charge_limit_falls_when_cold_and_when_aged():
+    ests = [StubEstimator(), StubEstimator()]
+    det = PlatingDetectors(2, _cfg())
+    det.update(0.0, 1.0, 0.0, [3.5, 3.5], [25.0, 25.0], ests)
+    warm = det.i_chg_limit_a
+    assert abs(warm - 1.0 * Q_AH) < 1e-6
+    det.update(1.0, 1.0, 0.0, [3.5, 3.5], [25.0, 0.0], ests)
+    cold = det.i_chg_limit_a
+    assert 0.5 * warm < cold < 0.7 * warm  # critical current density ~0.6x at 0 C (E_A 0.14 eV)
+    det.update(2.0, 1.0, 0.0, [3.5, 3.5], [25.0, -15.0], ests)
+    assert det.i_chg_limit_a == 0.0  # below cc_t_min_c
+    ests[1].q_ah = 0.8 * Q_AH
+    det.update(3.0, 1.0, 0.0, [3.5, 3.5], [25.0, 25.0], ests)
+    assert abs(det.i_chg_limit_a - warm * 0.64) < 1e-6  # (q/q0)^2
