@@ -86,6 +86,7 @@ class PlatingDetectors:
         self._dn_s = [0.0] * n
         # dendrite
         self._dd_w = 0
+        self._dd_imax = 0.0
         self._dd_ring = None
         self._dd_iring = None
         self._dd_pos = 0
@@ -109,10 +110,13 @@ class PlatingDetectors:
         self._sv_end = [0.0] * n
         self._sv_end_n = [0] * n
         self._sv_hist = [[] for _ in range(n)]
+        self._sv_last = [0.0] * n
+        self._sv_last_soc = [0.0] * n
         # model mismatch
         self._mm_sum = [0.0] * n
         self._mm_cnt = [0] * n
         self._mm_val = [0.0] * n
+        self._mm_soc = [0.0] * n
         self._mm_n = 0
         self._mm_t0 = None
 
@@ -208,12 +212,14 @@ class PlatingDetectors:
         if ph == CHG:
             self._top_ok = False
             self._dd_fill = 0
+            self._dd_imax = 0.0
             self._nu_i0 = i_a
             for c in range(n):
                 self._dd_count[c] = 0
                 # from (nearly) bare collector? the relaxed OCV of a rest just before says best
                 soc = self._rest_soc[c] if self._rest_fresh else ests[c].soc
-                self._nu_on[c] = soc < cfg["nu_soc_max"]
+                low = min(self._rest_soc) if self._rest_fresh else soc
+                self._nu_on[c] = soc < cfg["nu_soc_max"] and soc <= low + cfg["nu_band"]
                 self._nu_e[c] = self._nu_l[c] = 0.0
                 self._nu_en[c] = self._nu_ln[c] = 0
             self._nu_any = True
@@ -227,6 +233,7 @@ class PlatingDetectors:
             for c in range(n):
                 self._sv_mid[c] = self._sv_end[c] = 0.0
                 self._sv_mid_n[c] = self._sv_end_n[c] = 0
+                self._sv_last_soc[c] = 0.0
         self._rest_fresh = False
 
     def _end_segment(self, out, t_s, t_c, ests):
@@ -324,9 +331,13 @@ class PlatingDetectors:
         relaxed OCV on the steep low-SoC branch; normalised by the charge discharged in between."""
         cfg = self.cfg
         q = self.q_nom
+        lowest = min(self._rest_soc)
         for c in range(self.n):
             soc = self._rest_soc[c]
-            if soc > cfg["dn_soc_empty"] or _ocv_slope(ests[c], soc, t_c[c]) < cfg["dn_min_slope_v"]:
+            # only cells at (or next to) the string's empty end: there the string's charge balance is the cell's
+            # own and the SoC correction is small; the OCV table is not exact enough to correct more
+            if (soc > cfg["dn_soc_empty"] or soc > lowest + cfg["dn_band"]
+                    or _ocv_slope(ests[c], soc, t_c[c]) < cfg["dn_min_slope_v"]):
                 self._an_ok[c] = False  # not readable here: wait for a deeper discharge
                 continue
             if self._an_ok[c]:
@@ -395,7 +406,10 @@ class PlatingDetectors:
         if full:
             ir = self._dd_iring
             i_ok = (max(ir) - min(ir)) <= cfg["dd_di_c"] * self.q_nom and abs(i_a - ir[pos]) <= cfg["dd_di_c"] * self.q_nom
-        check = full and i_ok and seg_age >= cfg["dd_skip_s"]
+        if i_a > self._dd_imax:
+            self._dd_imax = i_a
+        # constant-current part only: in CV the current falls and an R0 error looks like a voltage drop
+        check = full and i_ok and seg_age >= cfg["dd_skip_s"] and i_a >= 0.95 * self._dd_imax
         for c in range(n):
             p = v_cell[c] - ests[c].r0_ohm(t_c[c]) * i_a
             ring = self._dd_ring[c]
@@ -423,13 +437,17 @@ class PlatingDetectors:
         self._dd_fill += 1
 
     def _nucleation_eval(self, out, c, t_s, eta):
+        """Growth of the onset feature over the median of the cell's previous nu_base_n charges (a moving
+        baseline follows the slow drift of the end-of-discharge state; a step is what we look for)."""
         cfg = self.cfg
         hist = self._nu_hist[c]
-        if len(hist) < cfg["nu_base_n"]:
-            hist.append(eta)
-            return
-        base = _median(hist)
-        self._assess(out, ev.NUCLEATION, c, eta - base, t_s, cfg["nu_warn_v"], cfg["nu_alarm_v"], cfg["nu_crit_v"])
+        if len(hist) >= cfg["nu_base_n"]:
+            self._assess(out, ev.NUCLEATION, c, eta - _median(hist), t_s, cfg["nu_warn_v"], cfg["nu_alarm_v"],
+                         cfg["nu_crit_v"])
+            if self.level[ev.NUCLEATION][c] >= ev.WARNING:
+                return  # keep the pre-fault baseline while the level stands
+            hist.pop(0)
+        hist.append(eta)
 
     # ------------------------------------------------------------------ 5. stripping void
     def _discharge_tick(self, t_s, seg_age, i_a, v_cell, t_c, ests):
@@ -442,19 +460,33 @@ class PlatingDetectors:
             # SoC by coulomb counting from the OCV read in the rest after the charge (robust to a filter that
             # wanders on the plateau); the EKF's SoC otherwise
             soc = self._top_soc[c] + self._ah_since_top / q if self._top_ok else e.soc
+            if soc < cfg["sv_mid_lo"] - 0.1 and soc > cfg["sv_end_hi"]:
+                continue  # between the windows: nothing to add
+            r = (e.ocv(soc, t_c[c]) - v_cell[c]) / -i_a
+            self._sv_last[c] = r
+            self._sv_last_soc[c] = soc
             if cfg["sv_end_lo"] <= soc <= cfg["sv_end_hi"]:
-                self._sv_end[c] += (e.ocv(soc, t_c[c]) - v_cell[c]) / -i_a
+                self._sv_end[c] += r
                 self._sv_end_n[c] += 1
             elif cfg["sv_mid_lo"] <= soc <= cfg["sv_mid_hi"]:
-                self._sv_mid[c] += (e.ocv(soc, t_c[c]) - v_cell[c]) / -i_a
+                self._sv_mid[c] += r
                 self._sv_mid_n[c] += 1
 
     def _void_eval(self, out, c, t_s):
         cfg = self.cfg
-        if self._sv_mid_n[c] < 10 or self._sv_end_n[c] < 10:
+        if self._sv_mid_n[c] < 10:
             return
         r_mid = self._sv_mid[c] / self._sv_mid_n[c]
-        r_end = self._sv_end[c] / self._sv_end_n[c]
+        if self._sv_end_n[c] >= 10:
+            r_end = self._sv_end[c] / self._sv_end_n[c]
+        elif self._sv_last_soc[c] > cfg["sv_end_hi"] and self._sv_end_n[c] == 0 and len(self._sv_hist[c]) >= cfg["sv_base_n"]:
+            # the discharge stopped early, with this cell's SoC still above the end window (the string stops at
+            # the first cell to reach its cut-off): its polarisation at the cut-off is the evidence
+            r_end = self._sv_last[c]
+            if self.evidence[ev.STRIPPING_VOID][c] <= 0.0 and r_end / r_mid - _median(self._sv_hist[c]) < cfg["sv_warn"]:
+                return  # an early stop caused by another cell tells nothing about this one
+        else:
+            return
         if r_mid <= 1e-6:
             return
         ratio = r_end / r_mid
@@ -473,10 +505,15 @@ class PlatingDetectors:
         s = self._mm_sum
         lo = cfg["mm_soc_lo"]
         hi = cfg["mm_soc_hi"]
+        # the string's ends (knee, top branch) are where any ECM fits worst: not a fault. The string's median SoC
+        # decides, not the cell's own (a cell whose model is wrong drags its EKF's SoC anywhere)
+        socs = self._mm_soc
         for c in range(n):
-            e = ests[c]
-            if lo <= e.soc <= hi:  # the ends (knee, top branch) are where any ECM fits worst: not a fault
-                s[c] += e.nis
+            socs[c] = ests[c].soc
+        soc = _median(socs)
+        if lo <= soc <= hi:
+            for c in range(n):
+                s[c] += ests[c].nis
                 self._mm_cnt[c] += 1
         self._mm_n += 1
         if t_s - self._mm_t0 < cfg["mm_win_s"]:

@@ -22,9 +22,9 @@ _BASE = {
     "ss_min_fit_s": 600.0,  # fit the decay over at least this long
     "ss_eval_s": 1800.0,  # during long rests, re-evaluate every this many seconds of fit
     "ss_min_slope_v": 1.0,  # OCV slope [V per unit SoC] below which a leak is invisible in the voltage
-    "ss_warn_c": 0.0025,  # leakage C-rate levels (C/400, C/250, C/25) (ROC)
+    "ss_warn_c": 0.0025,  # leakage C-rate levels (C/400, C/285, C/5) (the scale rests on the OCV table's slope) (ROC)
     "ss_alarm_c": 0.0035,
-    "ss_crit_c": 0.04,
+    "ss_crit_c": 0.2,
     # --- 2. dendrite events during charge: drops of the pseudo-OCV v - R0*i ---
     "dd_skip_s": 30.0,  # ignore the charge onset (nucleation, RC settling)
     "dd_win_s": 20.0,  # a drop is measured against the maximum over this window
@@ -38,7 +38,8 @@ _BASE = {
     # --- 3. dead sodium: per-cycle charge balance, CUSUM against the cell's own baseline ---
     "dn_soc_empty": 0.15,  # a rest after discharge anchors the count below this SoC (relaxed OCV) ...
     "dn_min_slope_v": 1.0,  # ... where the OCV is steep enough to read the SoC [V per unit SoC]
-    "dn_min_dis_frac": 0.5,  # at least this much capacity discharged between two anchors
+    "dn_min_dis_frac": 0.5,
+    "dn_band": 0.01,  # ... for cells within this SoC of the string's emptiest cell  # at least this much capacity discharged between two anchors
     "dn_base_cycles": 6,  # cycles to learn the baseline loss
     # expected loss per cycle (fraction of capacity): 0.054 % for Mg/NaF (eScience 2024), about 2/3 of it dead
     # sodium; a doubling of the dead-sodium rate adds ~0.035 %/cycle -> CUSUM slack half of that
@@ -50,9 +51,10 @@ _BASE = {
     "nu_soc_max": 0.05,  # only charges that start from (nearly) bare collector (relaxed-OCV SoC)
     "nu_q_early": (0.0015, 0.0035),  # charge passed (fraction of capacity) where the overpotential still shows
     "nu_q_late": (0.008, 0.010),  # ... and where it has decayed (sodium covers the collector)
-    "nu_base_n": 4,  # charges to learn the cell's own overshoot
-    "nu_warn_v": 0.0025,  # growth of (early - late voltage) over the cell's baseline (ROC)
-    "nu_alarm_v": 0.004,
+    "nu_band": 0.005,  # ... and only for cells within this SoC of the string's emptiest cell
+    "nu_base_n": 4,  # moving baseline: median of the cell's previous charges
+    "nu_warn_v": 0.0028,  # growth of (early - late voltage) over the cell's baseline (ROC)
+    "nu_alarm_v": 0.0033,
     "nu_crit_v": 0.030,
     # --- 5. stripping void: polarisation at the end of discharge relative to mid discharge ---
     "sv_mid_lo": 0.45,
