@@ -38,8 +38,8 @@ _BASE = {
     # --- 3. dead sodium: per-cycle charge balance, CUSUM against the cell's own baseline ---
     "dn_soc_empty": 0.15,  # a rest after discharge anchors the count below this SoC (relaxed OCV) ...
     "dn_min_slope_v": 1.0,  # ... where the OCV is steep enough to read the SoC [V per unit SoC]
-    "dn_min_dis_frac": 0.5,
-    "dn_band": 0.01,  # ... for cells within this SoC of the string's emptiest cell  # at least this much capacity discharged between two anchors
+    "dn_band": 0.003,  # ... for cells within this SoC of the string's emptiest cell (the string's balance is theirs)
+    "dn_min_dis_frac": 0.5,  # at least this much capacity discharged between two anchors
     "dn_base_cycles": 6,  # cycles to learn the baseline loss
     # expected loss per cycle (fraction of capacity): 0.054 % for Mg/NaF (eScience 2024), about 2/3 of it dead
     # sodium; a doubling of the dead-sodium rate adds ~0.035 %/cycle -> CUSUM slack half of that
@@ -53,8 +53,8 @@ _BASE = {
     "nu_q_late": (0.008, 0.010),  # ... and where it has decayed (sodium covers the collector)
     "nu_band": 0.005,  # ... and only for cells within this SoC of the string's emptiest cell
     "nu_base_n": 4,  # moving baseline: median of the cell's previous charges
-    "nu_warn_v": 0.0028,  # growth of (early - late voltage) over the cell's baseline (ROC)
-    "nu_alarm_v": 0.0033,
+    "nu_warn_v": 0.0035,  # growth of (early - late voltage) over the cell's baseline (ROC)
+    "nu_alarm_v": 0.0045,
     "nu_crit_v": 0.030,
     # --- 5. stripping void: polarisation at the end of discharge relative to mid discharge ---
     "sv_mid_lo": 0.45,
