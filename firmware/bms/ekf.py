@@ -30,7 +30,7 @@ class SocEkf:
         self.F = [1.0, 1.0, 1.0]  # diagonal of F
         self.H = [0.0, 1.0, 0.0]
         self.K = [0.0, 0.0, 0.0]
-        self.B = [0.0] * 9
+        self.U = [0.0, 0.0, 0.0]  # P H'
         self.v_pred = self.innov = self.nis = self.k = 0.0
         self.n_rejected = self.n_run = 0  # gated in all, and in a row
 
@@ -46,12 +46,17 @@ class SocEkf:
         dt = max(dt, 0.0)
         m.at(t_c)
         ds = m.f(x, F, dt, i, q_ah)
-        for r in R3:  # P = F P F' + Q  (F diagonal)
-            for c in R3:
-                P[3 * r + c] *= F[r] * F[c]
-        P[0] += dt * q[0] + q[1] * abs(ds)
-        P[4] += dt * q[2]
-        P[8] += dt * q[3]
+        f1 = F[1]
+        f2 = F[2]
+        P[0] += dt * q[0] + q[1] * abs(ds)  # P = F P F' + Q  (F = diag(1, f1, f2))
+        P[1] *= f1
+        P[2] *= f2
+        P[5] *= f1 * f2
+        P[4] = P[4] * f1 * f1 + dt * q[2]
+        P[8] = P[8] * f2 * f2 + dt * q[3]
+        P[3] = P[1]
+        P[6] = P[2]
+        P[7] = P[5]
         clamp(x, P, self.v1_max)
         ocv, k = m.ocv_slope(x[0], t_c)
         self.k = k
@@ -63,9 +68,12 @@ class SocEkf:
         self.innov = y
         ok = True
         for n in (0, 1):
-            for r in R3:  # K = P H' (divided by S below)
-                K[r] = P[3 * r] * H[0] + P[3 * r + 1] + P[3 * r + 2] * H[2]
-            s = H[0] * K[0] + K[1] + H[2] * K[2] + self.r
+            h0 = H[0]
+            h2 = H[2]
+            K[0] = P[0] * h0 + P[1] + P[2] * h2  # K = P H' (divided by S below)
+            K[1] = P[3] * h0 + P[4] + P[5] * h2
+            K[2] = P[6] * h0 + P[7] + P[8] * h2
+            s = h0 * K[0] + K[1] + h2 * K[2] + self.r
             self.nis = y * y / s
             if self.nis <= self.gate or n:
                 break
@@ -77,9 +85,11 @@ class SocEkf:
             P[0] += self.ss0  # lost: widen SoC variance (keeps P PSD), then accept
             clamp(x, P, self.v1_max)
         self.n_run = 0
+        U = self.U
         for r in R3:
+            U[r] = K[r]
             K[r] /= s
             x[r] += K[r] * y
-        joseph(P, K, H, self.r, self.B)
+        joseph(P, K, U, s, self.r)
         clamp(x, P, self.v1_max)
         return ok

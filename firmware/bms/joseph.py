@@ -3,16 +3,19 @@
 R3 = (0, 1, 2)
 
 
-def joseph(P, K, H, r, B):
-    # P = A P A' + K r K', A = I - K H  (Joseph form: PSD for any gain); B is a scratch list of 9.
-    for i in R3:  # B = A P
-        for c in R3:
-            B[3 * i + c] = P[3 * i + c] - K[i] * (H[0] * P[c] + H[1] * P[3 + c] + H[2] * P[6 + c])
-    for i in R3:  # P = B A' + r K K'
-        for c in range(i, 3):
-            e = B[3 * i + c] - (B[3 * i] * H[0] + B[3 * i + 1] * H[1] + B[3 * i + 2] * H[2]) * K[c] + r * K[i] * K[c]
-            P[3 * i + c] = e
-            P[3 * c + i] = e
+PAIRS = ((0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2))
+
+
+def joseph(P, K, U, s, r):
+    # Joseph form P = (I - K H) P (I - K H)' + K r K' for a scalar measurement, evaluated through
+    # U = P H' and s = H P H' + r (no H needed):
+    #   (I - K H) P = P - K U'   and   ((I - K H) P) H' = U - K (s - r) = W, so
+    #   P_ij = P_ij - K_i U_j - W_i K_j + r K_i K_j
+    # It holds for any gain K (errors in K stay second order in P) and is written symmetrically.
+    for i, j in PAIRS:
+        e = P[3 * i + j] - K[i] * U[j] - (U[i] - K[i] * (s - r)) * K[j] + r * K[i] * K[j]
+        P[3 * i + j] = e
+        P[3 * j + i] = e
 
 
 P_LO = (1e-8, 1e-10, 1e-8)  # variance floors of soc, v1, h
