@@ -54,7 +54,7 @@ class PlatingDetectors:
         self.i_chg_limit_a = 0.0
         self.leak_c = [0.0] * n
         self.loss_frac = [0.0] * n
-        self._ests = None
+        self._ests = []  # the estimators of the last update (rest evaluation reads their OCV curves)
         # phase of the string; charge counters [Ah] (string current: the same for every cell)
         self.phase = REST
         self.seg_t0 = None
@@ -87,8 +87,8 @@ class PlatingDetectors:
         # dendrite
         self._dd_w = 0
         self._dd_imax = 0.0
-        self._dd_ring = None
-        self._dd_iring = None
+        self._dd_ring = []
+        self._dd_iring = []
         self._dd_pos = 0
         self._dd_fill = 0
         self._dd_var = [None] * n
@@ -244,7 +244,7 @@ class PlatingDetectors:
         if ph == REST:
             if not long_enough or self._v_avg[0] is None:
                 return
-            self._rest_eval(out, t_s, t_c, ests)
+            self._rest_eval(out, t_s, t_c)
             for c in range(n):  # relaxed OCV -> SoC anchors
                 self._rest_soc[c] = _soc_of_ocv(ests[c], self._v_avg[c], t_c[c])
             self._rest_fresh = True
@@ -295,9 +295,9 @@ class PlatingDetectors:
             self._fit_stv[c] += x * y
         if x >= self._fit_next:  # long rest: evaluate periodically, keep fitting
             self._fit_next += cfg["ss_eval_s"]
-            self._rest_eval(out, t_s, t_c, None)
+            self._rest_eval(out, t_s, t_c)
 
-    def _rest_eval(self, out, t_s, t_c, ests_or_none):
+    def _rest_eval(self, out, t_s, t_c):
         """Leakage C-rate from the late-rest voltage slope over the local OCV slope (dV/dt = OCV' * dsoc/dt)."""
         cfg = self.cfg
         n = self.n
