@@ -167,3 +167,15 @@ def test_charge_limit_falls_when_cold_and_when_aged():
     ests[1].q_ah = 0.8 * Q_AH
     det.update(3.0, 1.0, 0.0, [3.5, 3.5], [25.0, 25.0], ests)
     assert abs(det.i_chg_limit_a - warm * 0.64) < 1e-6  # (q/q0)^2
+
+
+def test_odd_but_finite_inputs_never_raise():
+    ests = [StubEstimator(0.0), StubEstimator(1.0)]
+    ests[1].q_ah = 0.0
+    det = PlatingDetectors(2, detectparams.preset("layered-oxide-bare-cu"))  # q_nom from the estimators
+    t = 0.0
+    for k, (dt, i, v) in enumerate([(0.0, 0.0, 3.5), (1.0, 1e4, 99.0), (1.0, -1e4, 0.0), (5000.0, 0.0, 3.0),
+                                    (0.001, 0.5, 3.2), (1.0, 0.0, -1.0)] * 30):
+        t += dt
+        det.update(t, dt, i, [v, v], [-30.0, 80.0], ests)
+    assert det.i_chg_limit_a >= 0.0
