@@ -12,7 +12,7 @@ import math
 import numpy as np
 from filterpy.kalman import ExtendedKalmanFilter
 
-from bms.joseph import P_HI, P_LO
+from bms.joseph import P_HI, P_LO, SOC_MAX
 from bms.model import CellModel
 
 
@@ -47,7 +47,7 @@ class RefEkf(ExtendedKalmanFilter):
         return np.array([[w * k, 1.0, self.p_["m_hyst_v"]]])
 
     def clamp(self):
-        self.x[0, 0] = min(max(self.x[0, 0], 0.0), 1.0)
+        self.x[0, 0] = min(max(self.x[0, 0], 0.0), SOC_MAX)
         vm = self.p_["v1_max_v"]
         self.x[1, 0] = min(max(self.x[1, 0], -vm), vm)
         self.x[2, 0] = min(max(self.x[2, 0], -1.0), 1.0)
@@ -66,6 +66,10 @@ class RefEkf(ExtendedKalmanFilter):
         self.clamp()
         H = self.h_jacobian(self.x, t_c)
         y = v - self.hx(self.x, i, t_c)[0, 0]
+        r = self.p_["sigma_v"] ** 2 + 1e-8 + self.p_["sigma_v_per_a"] ** 2 * i * i
+        if i > 0 and self.x[0, 0] < self.p_["chg_knee_soc"]:
+            r += 0.09
+        self.R = np.array([[r]])
         nis = y * y / (H @ self.P @ H.T + self.R)[0, 0]
         ok = True
         if nis > self.p_["nis_gate"]:

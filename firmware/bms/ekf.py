@@ -1,6 +1,6 @@
 # Extended Kalman filter for SoC on the ECM of bms.model (micro:bit-sized core; MicroPython 1.9 syntax).
 # x = [soc, v1, h]. Predict: x = f(x, u); P = F P F' + Q.  Update (scalar z = v_cell):
-#   H = [w*dOCV/dsoc, 1, M];  S = H P H' + R;  K = P H'/S;  x += K*y;  P = (I-KH)P(I-KH)' + KRK' (Joseph)
+#   H = [w*dOCV/dsoc, 1, M];  S = H P H' + R, R = sigma_v^2 + (sigma_v_per_a*i)^2;  K = P H'/S;  x += K*y;  P = (I-KH)P(I-KH)' + KRK' (Joseph)
 # Flat plateau: w = k^2/(k^2 + s0^2) de-weights the SoC entry of H where the OCV slope k is small,
 #   so the filter coulomb-counts there instead of reading SoC out of millivolts of model error.
 # NIS gate: y^2/S > gate skips the update (counted); after n_resync rejections in a row the SoC
@@ -19,6 +19,8 @@ class SocEkf:
     def __init__(self, p, soc0):
         self.m = CellModel(p)
         self.r = p["sigma_v"] ** 2 + 1e-8
+        self.knee = p["chg_knee_soc"]
+        self.ri = p["sigma_v_per_a"] ** 2  # model error growing with |i| (IR and plating overpotentials)
         self.q = (p["q_soc_per_s"], p["q_soc_per_dsoc"], p["q_v1_v2_per_s"], p["q_h_per_s"])
         self.s0sq = p["plateau_slope_v"] ** 2 + 1e-12
         self.gate = p["nis_gate"]
@@ -66,6 +68,9 @@ class SocEkf:
         self.v_pred = vp
         y = v - vp
         self.innov = y
+        r = self.r + self.ri * i * i
+        if i > 0.0 and x[0] < self.knee:
+            r += 0.09  # plating onto a (nearly) bare collector: no depletion knee, voltage says little
         ok = True
         for n in (0, 1):
             h0 = H[0]
@@ -73,7 +78,7 @@ class SocEkf:
             K[0] = P[0] * h0 + P[1] + P[2] * h2  # K = P H' (divided by S below)
             K[1] = P[3] * h0 + P[4] + P[5] * h2
             K[2] = P[6] * h0 + P[7] + P[8] * h2
-            s = h0 * K[0] + K[1] + h2 * K[2] + self.r
+            s = h0 * K[0] + K[1] + h2 * K[2] + r
             self.nis = y * y / s
             if self.nis <= self.gate or n:
                 break
@@ -90,6 +95,6 @@ class SocEkf:
             U[r] = K[r]
             K[r] /= s
             x[r] += K[r] * y
-        joseph(P, K, U, s, self.r)
+        joseph(P, K, U, s, r)
         clamp(x, P, self.v1_max)
         return ok

@@ -15,6 +15,7 @@ Extras (for detectors and diagnostics):
     v1                 RC polarisation voltage state [V];  hyst  hysteresis state (-1..1)
     ocv_slope          dOCV/dSoC at the current SoC [V per unit SoC] (small on the plateau)
     n_updates          update() calls;  n_cap_updates  capacity-filter updates
+    n_reseeds          times SoC was re-seeded from the OCV after n_resync gated measurements in a row
     ekf, cap, model    the underlying SocEkf, CapacityEstimator, CellModel
 Inputs are assumed finite (the caller rejects NaN/inf); absurd finite values are clipped to sensor
 ranges (|i| <= I_ABS_MAX, 0 <= v <= V_ABS_MAX, 0 <= dt <= DT_MAX) so that update never raises.
@@ -58,6 +59,7 @@ class CellEstimator:
         self.cap = CapacityEstimator(p)
         self._need_init = soc0 is None
         self.n_updates = 0
+        self.n_reseeds = 0
         self.soc = self.ekf.x[0]
         self.soc_sigma = sqrt(self.ekf.P[0])
         self.q_ah = self.cap.q_ah
@@ -79,9 +81,15 @@ class CellEstimator:
             e.m.at(t_c)
             e.x[0] = soc_from_ocv(e.m, v_cell - e.m.r0 * i_a, t_c)
         ok = e.step(dt_s, i_a, v_cell, t_c, self.cap.q_ah)
-        self.cap.step(dt_s, i_a, e.x[0], e.P[0])
+        if not ok and e.n_run == 0:
+            self._reseed(i_a, v_cell, t_c)
+        # Capacity anchors only where the OCV is steep (on the plateau a small sigma is coulomb
+        # counting's own confidence, not a reading of SoC) and the current is low (under load the
+        # knees carry plating/stripping overpotentials the model does not have).
+        sure = abs(e.k) >= self.p["plateau_slope_v"] and abs(i_a) <= 0.05 * self.cap.q_ah
+        self.cap.step(dt_s, i_a, e.x[0], e.P[0] if sure else 1.0)
         self.n_updates += 1
-        self.soc = e.x[0]
+        self.soc = min(e.x[0], 1.0)  # the state may sit slightly above 1 (bms.joseph.SOC_MAX)
         self.soc_sigma = sqrt(e.P[0])
         self.q_ah = self.cap.q_ah
         self.q_sigma_ah = self.cap.q_sigma_ah
@@ -90,6 +98,25 @@ class CellEstimator:
         self.nis = e.nis
         self.n_rejected = e.n_rejected
         return ok
+
+    def _reseed(self, i_a, v_cell, t_c):
+        # The filter re-synced after n_resync gated measurements in a row: it is lost. An EKF
+        # linearised on the flat plateau cannot walk back by itself (dOCV/dSoC ~ 0 there), so SoC
+        # is re-seeded from the OCV the voltage implies, with the initial sigma and no cross terms
+        # (block-diagonal P stays PSD); the capacity regression drops its anchor. Only where the
+        # OCV is steep enough to place SoC (plateau_slope_v).
+        e = self.ekf
+        m = e.m
+        x = e.x
+        soc = soc_from_ocv(m, v_cell - m.r0 * i_a - x[1] - m.m_hyst * x[2], t_c)
+        if abs(m.ocv_slope(soc, t_c)[1]) < self.p["plateau_slope_v"]:
+            return  # the voltage points into the flat plateau: it cannot place SoC, keep coulomb counting
+        x[0] = soc
+        P = e.P
+        P[0] = e.ss0
+        P[1] = P[2] = P[3] = P[6] = 0.0
+        self.cap.soc_a = None
+        self.n_reseeds += 1
 
     @property
     def v1(self):

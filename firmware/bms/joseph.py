@@ -18,6 +18,7 @@ def joseph(P, K, U, s, r):
         P[3 * j + i] = e
 
 
+SOC_MAX = 1.02  # a cell charged past v_max at rest sits a little above SoC 1 (OCV extrapolated)
 P_LO = (1e-8, 1e-10, 1e-8)  # variance floors of soc, v1, h
 P_HI = (0.16, 0.04, 1.0)  # variance caps (sigma 0.4, 0.2 V, 1)
 
@@ -25,7 +26,7 @@ P_HI = (0.16, 0.04, 1.0)  # variance caps (sigma 0.4, 0.2 V, 1)
 def clamp(x, P, v1_max):
     # States to their ranges; variance floors (add to the diagonal) and caps (P <- D P D, D diagonal
     # > 0): both keep P PSD.
-    x[0] = min(max(x[0], 0.0), 1.0)
+    x[0] = min(max(x[0], 0.0), SOC_MAX)
     x[1] = min(max(x[1], -v1_max), v1_max)
     x[2] = min(max(x[2], -1.0), 1.0)
     for j in R3:
