@@ -39,7 +39,7 @@ class RefEkf(ExtendedKalmanFilter):
         self.Q = np.diag([dt * p["q_soc_per_s"] + p["q_soc_per_dsoc"] * abs(ds), dt * p["q_v1_v2_per_s"], dt * p["q_h_per_s"]])
 
     def hx(self, x, i, t_c):
-        return np.array([[self.m.ocv(x[0, 0], t_c) + self.p_["m_hyst_v"] * x[2, 0] + x[1, 0] + self.m.r0 * i]])
+        return np.array([[self.m.ocv_slope(x[0, 0], t_c)[0] + self.p_["m_hyst_v"] * x[2, 0] + x[1, 0] + self.m.r0 * i]])
 
     def h_jacobian(self, x, t_c):
         k = self.m.ocv_slope(x[0, 0], t_c)[1]

@@ -140,4 +140,4 @@ class CellEstimator:
         return m.r0
 
     def ocv(self, soc, t_c):
-        return self.model.ocv(soc, t_c)
+        return self.model.ocv_slope(soc, t_c)[0]

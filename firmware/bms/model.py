@@ -62,6 +62,3 @@ class CellModel:
         v = self.ocv_pts
         k = (v[hi] - v[lo]) / (s[hi] - s[lo])
         return v[lo] + k * (soc - s[lo]) + self.docv_dt * (t_c - 25.0), k
-
-    def ocv(self, soc, t_c):
-        return self.ocv_slope(soc, t_c)[0]

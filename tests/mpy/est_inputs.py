@@ -47,7 +47,7 @@ def sequence(n, dt=1.0, name="nvp-mg-naf", seed=1, soc0=0.9, q_ah=2.05, outlier_
             i = -(0.6 + 0.5 * phase)
         m.at(t_c)
         m.f(x, F, dt, i, q_ah)
-        v = m.ocv(x[0], t_c) + m.m_hyst * x[2] + x[1] + m.r0 * i
+        v = m.ocv_slope(x[0], t_c)[0] + m.m_hyst * x[2] + x[1] + m.r0 * i
         v += 0.004 * (rng.uniform() - 0.5)
         if outlier_every and k % outlier_every == outlier_every - 1:
             v += 0.25

@@ -13,14 +13,17 @@ CORE = [str(FW / n) for n in ("joseph.py", "model.py", "ekf.py")]
 # with the core loaded, the board's parser has about 1 KB of contiguous heap left.
 SERVE_DEF = """def serve(dt, q):
  while 1:
-  a = [int(s) for s in input().split()]
+  a = input().split()
   if not a:
    print('=END', e.n_rejected)
    break
-  if len(a) != 4 or a[0] + a[1] + a[2] != a[3]:
+  i = int(a[0])
+  v = int(a[1])
+  t = int(a[2])
+  if len(a) != 4 or i + v + t != int(a[3]):
    print('=BAD')
    continue
-  e.step(dt, a[0] * 0.001, a[1] * 0.0001, a[2] * 0.01, q)
+  e.step(dt, i * 0.001, v * 0.0001, t * 0.01, q)
   print('=' + repr(e.x[0]))
 """
 
