@@ -43,8 +43,9 @@ class RefEkf(ExtendedKalmanFilter):
 
     def h_jacobian(self, x, t_c):
         k = self.m.ocv_slope(x[0, 0], t_c)[1]
-        w = k * k / (k * k + self.p_["plateau_slope_v"] ** 2 + 1e-12)  # plateau de-weighting
-        return np.array([[w * k, 1.0, self.p_["m_hyst_v"]]])
+        s0sq = self.p_["plateau_slope_v"] ** 2 + 1e-12
+        h0 = k * (1.0 - s0sq / (k * k)) if k * k > s0sq else 0.0  # plateau dead zone
+        return np.array([[h0, 1.0, self.p_["m_hyst_v"]]])
 
     def clamp(self):
         self.x[0, 0] = min(max(self.x[0, 0], 0.0), SOC_MAX)

@@ -1,8 +1,9 @@
 # Extended Kalman filter for SoC on the ECM of bms.model (micro:bit-sized core; MicroPython 1.9 syntax).
 # x = [soc, v1, h]. Predict: x = f(x, u); P = F P F' + Q.  Update (scalar z = v_cell):
 #   H = [w*dOCV/dsoc, 1, M];  S = H P H' + R, R = sigma_v^2 + (sigma_v_per_a*i)^2;  K = P H'/S;  x += K*y;  P = (I-KH)P(I-KH)' + KRK' (Joseph)
-# Flat plateau: w = k^2/(k^2 + s0^2) de-weights the SoC entry of H where the OCV slope k is small,
-#   so the filter coulomb-counts there instead of reading SoC out of millivolts of model error.
+# Flat plateau: H[0] = w*k, w = max(0, 1 - s0^2/k^2): where the OCV slope k is below s0 the filter
+#   coulomb-counts instead of reading SoC out of millivolts of model error (any w > 0 there lets a
+#   constant model bias integrate into SoC for as long as the plateau lasts), and phases in above.
 # NIS gate: y^2/S > gate skips the update (counted); after n_resync rejections in a row the SoC
 #   variance is widened and the measurement accepted, so a lost filter recovers.
 # 32-bit floats: P symmetric by construction, variance floors/caps that keep it PSD, bounded states
@@ -62,7 +63,8 @@ class SocEkf:
         clamp(x, P, self.v1_max)
         ocv, k = m.ocv_slope(x[0], t_c)
         self.k = k
-        H[0] = k * k * k / (k * k + self.s0sq)
+        kk = k * k
+        H[0] = k - k * self.s0sq / kk if kk > self.s0sq else 0.0  # k*(1 - s0^2/k^2): plateau dead zone
         H[2] = m.m_hyst
         vp = ocv + H[2] * x[2] + x[1] + m.r0 * i
         self.v_pred = vp

@@ -84,9 +84,9 @@ class CellEstimator:
         if not ok and e.n_run == 0:
             self._reseed(i_a, v_cell, t_c)
         # Capacity anchors only where the OCV is steep (on the plateau a small sigma is coulomb
-        # counting's own confidence, not a reading of SoC) and the current is low (under load the
+        # counting's own confidence, not a reading of SoC) and the cell rests (under load the
         # knees carry plating/stripping overpotentials the model does not have).
-        sure = abs(e.k) >= self.p["plateau_slope_v"] and abs(i_a) <= 0.05 * self.cap.q_ah
+        sure = abs(e.k) >= self.p["plateau_slope_v"] and abs(i_a) <= 0.01 * self.cap.q_ah
         self.cap.step(dt_s, i_a, e.x[0], e.P[0] if sure else 1.0)
         self.n_updates += 1
         self.soc = min(e.x[0], 1.0)  # the state may sit slightly above 1 (bms.joseph.SOC_MAX)
