@@ -73,12 +73,13 @@ def test_dead_sodium_rate_step_found_by_cusum_and_twin_quiet():
 
 
 def test_nucleation_growth_found_at_charge_onset_and_twin_quiet():
-    cfg = {"nu_base_n": 2}
-    faulty = run_scenario(_scenario(n_cells=1, n_cycles=5, cfg=cfg, nucleation={"t_start_s": 3 * 11000.0,
-                                                                               "factor": 5.0}, **FAST))
-    twin = run_scenario(_scenario(n_cells=1, n_cycles=5, cfg=cfg, **FAST))
+    cfg = {"nu_base_n": 3}
+    t_fault = 4 * 11000.0
+    faulty = run_scenario(_scenario(n_cells=1, n_cycles=6, cfg=cfg, nucleation={"t_start_s": t_fault, "factor": 5.0},
+                                    **FAST))
+    twin = run_scenario(_scenario(n_cells=1, n_cycles=6, cfg=cfg, **FAST))
     assert _alarms(faulty, ev.NUCLEATION) == [0], faulty["events"]
-    assert all(e[3] >= 3 * 11000.0 for e in _any_events(faulty, ev.NUCLEATION))
+    assert all(e[3] >= t_fault for e in _any_events(faulty, ev.NUCLEATION)), faulty["events"]
     assert _any_events(twin, ev.NUCLEATION) == []
 
 
@@ -92,7 +93,11 @@ def test_model_mismatch_flags_the_cell_whose_model_is_wrong(wrong_model):
     sensors = SensorModel(seed=5, v_noise_v=1e-3, i_noise_a=5e-3)
     p = cellparams.preset("nvp-mg-naf")
     ests = [CellEstimator(p, None) for _ in range(n)]
-    det = PlatingDetectors(n, detectparams.preset("nvp-mg-naf"))
+    cfg = detectparams.preset("nvp-mg-naf")
+    # a warm string: the thresholds for a consistent filter (the defaults are far higher because the present
+    # estimator's NIS on healthy cold cells reaches hundreds, see docs/detectors.md)
+    cfg.update({"mm_warn": 8.0, "mm_alarm": 20.0})
+    det = PlatingDetectors(n, cfg)
     prof = profiles.cycles(1, 2.0, c_chg=1.0, c_dis=1.0, rest_s=600.0)
     st = pack.state
     t, dt = 0.0, 2.0

@@ -437,15 +437,23 @@ class PlatingDetectors:
         self._dd_fill += 1
 
     def _nucleation_eval(self, out, c, t_s, eta):
-        """Growth of the onset feature over the median of the cell's previous nu_base_n charges (a moving
-        baseline follows the slow drift of the end-of-discharge state; a step is what we look for)."""
+        """Step of the onset feature over its straight-line extrapolation from the cell's previous nu_base_n charges
+        (the feature drifts slowly as the end-of-discharge state moves with ageing; a step is what we look for)."""
         cfg = self.cfg
         hist = self._nu_hist[c]
-        if len(hist) >= cfg["nu_base_n"]:
-            self._assess(out, ev.NUCLEATION, c, eta - _median(hist), t_s, cfg["nu_warn_v"], cfg["nu_alarm_v"],
+        m = len(hist)
+        if m >= cfg["nu_base_n"]:
+            # least-squares line through (k, hist[k]), k = 0..m-1, evaluated at k = m
+            k_mean = 0.5 * (m - 1)
+            y_mean = sum(hist) / m
+            sxx = 0.0
+            sxy = 0.0
+            for k in range(m):
+                sxx += (k - k_mean) * (k - k_mean)
+                sxy += (k - k_mean) * (hist[k] - y_mean)
+            pred = y_mean + (sxy / sxx if sxx > 0.0 else 0.0) * (m - k_mean)
+            self._assess(out, ev.NUCLEATION, c, eta - pred, t_s, cfg["nu_warn_v"], cfg["nu_alarm_v"],
                          cfg["nu_crit_v"])
-            if self.level[ev.NUCLEATION][c] >= ev.WARNING:
-                return  # keep the pre-fault baseline while the level stands
             hist.pop(0)
         hist.append(eta)
 

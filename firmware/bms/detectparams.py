@@ -22,7 +22,7 @@ _BASE = {
     "ss_min_fit_s": 600.0,  # fit the decay over at least this long
     "ss_eval_s": 1800.0,  # during long rests, re-evaluate every this many seconds of fit
     "ss_min_slope_v": 1.0,  # OCV slope [V per unit SoC] below which a leak is invisible in the voltage
-    "ss_warn_c": 0.0025,  # leakage C-rate levels (C/400, C/285, C/5) (the scale rests on the OCV table's slope) (ROC)
+    "ss_warn_c": 0.0028,  # leakage C-rate levels (C/360, C/285, C/5) (the scale rests on the OCV table's slope) (ROC)
     "ss_alarm_c": 0.0035,
     "ss_crit_c": 0.2,
     # --- 2. dendrite events during charge: drops of the pseudo-OCV v - R0*i ---
@@ -44,17 +44,17 @@ _BASE = {
     # expected loss per cycle (fraction of capacity): 0.054 % for Mg/NaF (eScience 2024), about 2/3 of it dead
     # sodium; a doubling of the dead-sodium rate adds ~0.035 %/cycle -> CUSUM slack half of that
     "dn_k": 0.00017,
-    "dn_warn": 0.0006,  # CUSUM levels: loss in excess of the baseline + slack, fraction of capacity (ROC)
-    "dn_alarm": 0.0009,
+    "dn_warn": 0.0015,  # CUSUM levels: loss in excess of the baseline + slack, fraction of capacity (ROC)
+    "dn_alarm": 0.0025,
     "dn_crit": 0.02,
     # --- 4. nucleation overpotential: overshoot at the onset of a charge from empty ---
-    "nu_soc_max": 0.05,  # only charges that start from (nearly) bare collector (relaxed-OCV SoC)
+    "nu_soc_max": 0.01,  # only charges that start from (nearly) bare collector (relaxed-OCV SoC)
     "nu_q_early": (0.0015, 0.0035),  # charge passed (fraction of capacity) where the overpotential still shows
     "nu_q_late": (0.008, 0.010),  # ... and where it has decayed (sodium covers the collector)
     "nu_band": 0.005,  # ... and only for cells within this SoC of the string's emptiest cell
-    "nu_base_n": 4,  # moving baseline: median of the cell's previous charges
-    "nu_warn_v": 0.0035,  # growth of (early - late voltage) over the cell's baseline (ROC)
-    "nu_alarm_v": 0.0045,
+    "nu_base_n": 4,  # baseline: straight line through the cell's previous charges, extrapolated
+    "nu_warn_v": 0.003,  # growth of (early - late voltage) over the cell's baseline (ROC)
+    "nu_alarm_v": 0.004,
     "nu_crit_v": 0.030,
     # --- 5. stripping void: polarisation at the end of discharge relative to mid discharge ---
     "sv_mid_lo": 0.45,
@@ -63,15 +63,15 @@ _BASE = {
     "sv_end_hi": 0.22,
     "sv_min_c": 0.1,  # only discharges above this C-rate (polarisation must be measurable)
     "sv_base_n": 3,
-    "sv_warn": 0.25,  # growth of R_end/R_mid over the baseline ratio
-    "sv_alarm": 0.5,
+    "sv_warn": 0.18,  # growth of R_end/R_mid over the baseline ratio
+    "sv_alarm": 0.2,
     "sv_crit": 3.0,
     # --- 6. model mismatch: mean NIS over a window ---
     "mm_win_s": 600.0,
     "mm_soc_lo": 0.1,  # NIS is averaged only while the EKF's SoC is inside this range
     "mm_soc_hi": 0.9,
-    "mm_warn": 8.0,
-    "mm_alarm": 20.0,
+    "mm_warn": 400.0,
+    "mm_alarm": 700.0,
     "mm_crit": 0.0,  # 0: never critical (a model alarm alone should not stop charging)
     "mm_delay_n": 2,  # consecutive windows above a level
     # --- charge-current limit ---
@@ -88,8 +88,8 @@ _PRESETS = {
     "nvp-mg-naf": {},
     "layered-oxide-mg-naf": {},
     # bare collectors: faster baseline loss (inferred 4x), larger nucleation overshoot, lower critical current
-    "nvp-bare-cu": {"dn_k": 0.0007, "dn_warn": 0.0025, "dn_alarm": 0.0035, "cc_max_c": 0.5},
-    "layered-oxide-bare-cu": {"dn_k": 0.0007, "dn_warn": 0.0025, "dn_alarm": 0.0035, "cc_max_c": 0.5},
+    "nvp-bare-cu": {"dn_k": 0.0007, "dn_warn": 0.004, "dn_alarm": 0.006, "cc_max_c": 0.5},
+    "layered-oxide-bare-cu": {"dn_k": 0.0007, "dn_warn": 0.004, "dn_alarm": 0.006, "cc_max_c": 0.5},
 }
 
 PRESET_NAMES = tuple(sorted(_PRESETS))
