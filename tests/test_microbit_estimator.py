@@ -40,13 +40,13 @@ def test_single_precision_core_tracks_double_over_a_full_cycle(name):
     data = est_microbit.quantise(seq)
     q_ah = p["q_ah"]
     # the same quantised inputs in double precision on the host
-    ref = SocEkf(p, 0.7)
+    ref = SocEkf(p, 0.93)
     soc64 = []
     for j in range(0, len(data), 3):
         ref.step(DT, data[j] * 0.001, data[j + 1] * 0.0001, data[j + 2] * 0.01, q_ah)
         soc64.append(ref.x[0])
     with Microbit() as mb:
-        cost = est_microbit.setup(mb, p, 0.7)
+        cost = est_microbit.setup(mb, p, 0.93)
         assert sum(cost.values()) < 8000, cost
         soc32, n_rej = est_microbit.run_on_board(mb, data, DT, q_ah)
     assert len(soc32) == len(soc64)

@@ -8,12 +8,8 @@
 #   variance is widened and the measurement accepted, so a lost filter recovers.
 # 32-bit floats: P symmetric by construction, variance floors/caps that keep it PSD, bounded states
 #   (bms.joseph.clamp), divisors bounded away from zero (S >= R > 0, tau1 >= 0.1 s).
-try:
-    from bms.joseph import R3, clamp, joseph
-    from bms.model import CellModel
-except ImportError:  # flat filesystem (micro:bit)
-    from joseph import R3, clamp, joseph
-    from model import CellModel
+from bms.joseph import R3, clamp, joseph, p_ht, predict_cov
+from bms.model import CellModel
 
 
 class SocEkf:
@@ -49,17 +45,7 @@ class SocEkf:
         dt = max(dt, 0.0)
         m.at(t_c)
         ds = m.f(x, F, dt, i, q_ah)
-        f1 = F[1]
-        f2 = F[2]
-        P[0] += dt * q[0] + q[1] * abs(ds)  # P = F P F' + Q  (F = diag(1, f1, f2))
-        P[1] *= f1
-        P[2] *= f2
-        P[5] *= f1 * f2
-        P[4] = P[4] * f1 * f1 + dt * q[2]
-        P[8] = P[8] * f2 * f2 + dt * q[3]
-        P[3] = P[1]
-        P[6] = P[2]
-        P[7] = P[5]
+        predict_cov(P, F, dt * q[0] + q[1] * abs(ds), dt * q[2], dt * q[3])
         clamp(x, P, self.v1_max)
         ocv, k = m.ocv_slope(x[0], t_c)
         self.k = k
@@ -75,12 +61,7 @@ class SocEkf:
             r += 0.09  # plating onto a (nearly) bare collector: no depletion knee, voltage says little
         ok = True
         for n in (0, 1):
-            h0 = H[0]
-            h2 = H[2]
-            K[0] = P[0] * h0 + P[1] + P[2] * h2  # K = P H' (divided by S below)
-            K[1] = P[3] * h0 + P[4] + P[5] * h2
-            K[2] = P[6] * h0 + P[7] + P[8] * h2
-            s = h0 * K[0] + K[1] + h2 * K[2] + r
+            s = p_ht(P, H, K) + r  # K = P H' (divided by S below)
             self.nis = y * y / s
             if self.nis <= self.gate or n:
                 break

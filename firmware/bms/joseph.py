@@ -3,6 +3,31 @@
 R3 = (0, 1, 2)
 
 
+def predict_cov(P, F, q0, q1, q2):
+    # P = F P F' + diag(q0, q1, q2) for F = diag(1, F[1], F[2]) (the SoC row of F is 1)
+    f1 = F[1]
+    f2 = F[2]
+    P[0] += q0
+    P[1] *= f1
+    P[2] *= f2
+    P[5] *= f1 * f2
+    P[4] = P[4] * f1 * f1 + q1
+    P[8] = P[8] * f2 * f2 + q2
+    P[3] = P[1]
+    P[6] = P[2]
+    P[7] = P[5]
+
+
+def p_ht(P, H, U):
+    # U = P H' for H = [H[0], 1, H[2]]; returns H P H'
+    h0 = H[0]
+    h2 = H[2]
+    U[0] = P[0] * h0 + P[1] + P[2] * h2
+    U[1] = P[3] * h0 + P[4] + P[5] * h2
+    U[2] = P[6] * h0 + P[7] + P[8] * h2
+    return h0 * U[0] + U[1] + h2 * U[2]
+
+
 PAIRS = ((0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2))
 
 

@@ -3,11 +3,8 @@
 #   f: soc += eta*i*dt/(3600*Q);  v1 = a1*v1 + R1*(1-a1)*i, a1 = exp(-dt/tau1);
 #      h = ah*h + (1-ah)*sgn(i), ah = exp(-|gamma*dsoc|)   (Plett's ESC hysteresis);  F = diag(1, a1, ah)
 #   h: v = OCV(soc, T) + M*h + v1 + R0(T)*i
-# OCV: piecewise-linear table at 25 C plus a linear entropic term; R0, R1, tau1: Arrhenius in T,
-# with T quantised to T_STEP so the exponentials are recomputed only when it moves.
+# OCV: piecewise-linear table at 25 C plus a linear entropic term; R0, R1, tau1: Arrhenius in T.
 from math import exp
-
-T_STEP = 0.25  # degC
 
 
 class CellModel:
@@ -20,19 +17,15 @@ class CellModel:
         self.m_hyst = p["m_hyst_v"]
         self.gamma = p["gamma_hyst"]
         self.eta = p["eta_chg"]
-        self.t_q = None
         self.at(25.0)
 
     def at(self, t_c):
-        # Sets r0, r1, tau1 for temperature t_c (quantised, clipped to -40..80 C).
-        tq = int(t_c / T_STEP + (0.5 if t_c >= 0 else -0.5)) * T_STEP
-        if tq != self.t_q:
-            self.t_q = tq
-            d = 1.0 / (min(max(tq, -40.0), 80.0) + 273.15) - 1.0 / 298.15
-            self.r0 = self.r25[0] * exp(self.ea[0] * d)
-            f1 = exp(self.ea[1] * d)
-            self.r1 = self.r25[1] * f1
-            self.tau1 = max(self.r25[2] * f1, 0.1)  # C1 ~ constant: tau1 = R1*C1 scales like R1
+        # Sets r0, r1, tau1 for temperature t_c (clipped to -40..80 C for the Arrhenius law).
+        d = 1.0 / (min(max(t_c, -40.0), 80.0) + 273.15) - 1.0 / 298.15
+        self.r0 = self.r25[0] * exp(self.ea[0] * d)
+        f1 = exp(self.ea[1] * d)
+        self.r1 = self.r25[1] * f1
+        self.tau1 = max(self.r25[2] * f1, 0.1)  # C1 ~ constant: tau1 = R1*C1 scales like R1
 
     def f(self, x, F, dt, i, q_ah):
         # State transition in place; F <- its diagonal Jacobian. Call at(t_c) first.

@@ -5,7 +5,7 @@ from pathlib import Path
 from bms import cellparams
 
 FW = Path(__file__).resolve().parents[2] / "firmware" / "bms"
-CORE = [str(FW / n) for n in ("joseph.py", "model.py", "ekf.py")]
+CORE = [str(FW / n) for n in ("joseph.py", "model.py", "ekf.py")]  # dependencies first
 
 # On the board: e = the filter; serve() steps it in lock-step with the host, one input() line per
 # step ("i_mA v_0.1mV T_0.01C checksum"), replying "=soc" (or "=BAD" if the line arrived garbled);
@@ -32,14 +32,17 @@ TIMING = "t=ticks_us()\nfor j in range(%d):\n e.step(1.0,-1.0,3.39,25.0,2.0)\npr
 
 
 def send_core_params(mb, p, var="p"):
-    """Build the core's parameter dict on the board one key per exec (the parser has little heap)."""
-    mb.exec("%s = {}" % var)
+    """Build the core's parameter dict on the board one key per exec (the parser has little heap);
+    the OCV tables go as array('f') (the model only indexes them)."""
+    mb.exec("from array import array\n%s = {}" % var)
     keys = list(cellparams.CORE_KEYS)
     for k in range(0, len(keys), 1):
         parts = []
         for key in keys[k:k + 1]:
-            val = tuple(p[key]) if isinstance(p[key], (list, tuple)) else p[key]
-            parts.append("%s[%r] = %r" % (var, key, val))
+            if isinstance(p[key], (list, tuple)):  # tables as float32 arrays: 4 bytes an entry, not 16
+                parts.append("%s[%r] = array('f', %r)" % (var, key, tuple(p[key])))
+            else:
+                parts.append("%s[%r] = %r" % (var, key, p[key]))
         mb.exec("\n".join(parts))
 
 
@@ -51,17 +54,28 @@ def quantise(seq):
     return out
 
 
+def upload_core(mb):
+    """The micro:bit filesystem is flat: the core goes up as top-level modules, `from bms.x` -> `from x`."""
+    for path in CORE:
+        with open(path) as f:
+            mb.write_file(Path(path).name, f.read().replace("from bms.", "from "))
+    return mb.upload_modules(CORE, write=False)
+
+
 def setup(mb, p, soc0, serve=True):
-    """Upload and import the core, build the filter as `e`, define serve(); returns heap bytes per module."""
-    cost = mb.upload_modules(CORE)
+    """Upload and import the core, define serve(), build the filter as `e`; returns heap bytes per
+    module. Order matters on a ~9 KB heap: each step is collected before the next, and serve() is
+    compiled before the parameter tables fragment the heap."""
+    cost = upload_core(mb)
+    if serve:
+        mb.exec(SERVE_DEF)
+    mb.mem_free()
     send_core_params(mb, p)
     mb.mem_free()  # collect between steps: the board's parser does not recover a fragmented heap
     mb.exec("e = ekf.SocEkf(p, %r)" % soc0)
     mb.mem_free()
     mb.exec("del p")
     mb.mem_free()
-    if serve:
-        mb.exec(SERVE_DEF)
     return cost
 
 
