@@ -9,6 +9,7 @@ import pytest
 
 from bms import cellparams
 from bms.estimator import CellEstimator
+from bms.joseph import P_HI
 from bms.model import CellModel
 
 sys.path.insert(0, str(Path(__file__).parent / "mpy"))
@@ -75,7 +76,7 @@ def test_update_never_raises_on_extreme_finite_inputs_and_stays_bounded():
                        for x in (1.0, rng.normal(0, 2), 3.4 + rng.normal(0, 0.2), 25.0))
         est.update(dt, i, v, t)
         assert 0.0 <= est.soc <= 1.0
-        assert 0.0 < est.soc_sigma <= 0.4 and math.isfinite(est.nis)
+        assert 0.0 < est.soc_sigma <= math.sqrt(P_HI[0]) and math.isfinite(est.nis)
         assert 0.2 * 2.0 <= est.q_ah <= 1.2 * 2.0
         assert abs(est.v1) <= 0.5 and abs(est.hyst) <= 1.0
     assert _psd(est)
@@ -116,7 +117,7 @@ def test_plateau_leans_on_coulomb_counting_despite_a_biased_voltage():
         est.update(1.0, i, v, 25.0)
         worst = max(worst, abs(est.soc - soc))
     assert worst < 0.03, worst
-    assert sig0 < est.soc_sigma <= 0.4
+    assert sig0 < est.soc_sigma <= math.sqrt(P_HI[0])
     assert _psd(est)
 
 
