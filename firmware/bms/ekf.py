@@ -26,10 +26,9 @@ class SocEkf:
         self.ss0 = p["soc_sigma0"] ** 2
         self.x = [0.5 if soc0 is None else soc0, 0.0, 0.0]
         self.P = [self.ss0, 0.0, 0.0, 0.0, 1e-4, 0.0, 0.0, 0.0, 0.25]
-        self.F = [1.0, 1.0, 1.0]  # diagonal of F
+        self.F = [1.0, 1.0, 1.0]  # diagonal of F in predict, then P H' in update (one scratch list)
         self.H = [0.0, 1.0, 0.0]
         self.K = [0.0, 0.0, 0.0]
-        self.U = [0.0, 0.0, 0.0]  # P H'
         self.v_pred = self.innov = self.nis = self.k = 0.0
         self.n_rejected = self.n_run = 0  # gated in all, and in a row
 
@@ -73,7 +72,7 @@ class SocEkf:
             P[0] += self.ss0  # lost: widen SoC variance (keeps P PSD), then accept
             clamp(x, P, self.v1_max)
         self.n_run = 0
-        U = self.U
+        U = self.F
         for r in R3:
             U[r] = K[r]
             K[r] /= s

@@ -63,3 +63,4 @@ def clamp(x, P, v1_max):
             for c in R3:
                 P[3 * j + c] *= d
                 P[3 * c + j] *= d
+            P[4 * j] = P_HI[j]  # exactly, not d*d*P[jj]
