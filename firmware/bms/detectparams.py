@@ -44,8 +44,8 @@ _BASE = {
     # expected loss per cycle (fraction of capacity): 0.054 % for Mg/NaF (eScience 2024), about 2/3 of it dead
     # sodium; a doubling of the dead-sodium rate adds ~0.035 %/cycle -> CUSUM slack half of that
     "dn_k": 0.00017,
-    "dn_warn": 0.0015,  # CUSUM levels: loss in excess of the baseline + slack, fraction of capacity (ROC)
-    "dn_alarm": 0.0025,
+    "dn_warn": 0.0025,  # CUSUM levels: loss in excess of the baseline + slack, fraction of capacity (ROC)
+    "dn_alarm": 0.0035,
     "dn_crit": 0.02,
     # --- 4. nucleation overpotential: overshoot at the onset of a charge from empty ---
     "nu_soc_max": 0.01,  # only charges that start from (nearly) bare collector (relaxed-OCV SoC)
@@ -63,15 +63,15 @@ _BASE = {
     "sv_end_hi": 0.22,
     "sv_min_c": 0.1,  # only discharges above this C-rate (polarisation must be measurable)
     "sv_base_n": 3,
-    "sv_warn": 0.18,  # growth of R_end/R_mid over the baseline ratio
-    "sv_alarm": 0.2,
+    "sv_warn": 0.3,  # growth of R_end/R_mid over the baseline ratio
+    "sv_alarm": 0.35,
     "sv_crit": 3.0,
     # --- 6. model mismatch: mean NIS over a window ---
     "mm_win_s": 600.0,
     "mm_soc_lo": 0.1,  # NIS is averaged only while the EKF's SoC is inside this range
     "mm_soc_hi": 0.9,
-    "mm_warn": 400.0,
-    "mm_alarm": 700.0,
+    "mm_warn": 2.2,
+    "mm_alarm": 3.0,
     "mm_crit": 0.0,  # 0: never critical (a model alarm alone should not stop charging)
     "mm_delay_n": 2,  # consecutive windows above a level
     # --- charge-current limit ---
@@ -88,8 +88,8 @@ _PRESETS = {
     "nvp-mg-naf": {},
     "layered-oxide-mg-naf": {},
     # bare collectors: faster baseline loss (inferred 4x), larger nucleation overshoot, lower critical current
-    "nvp-bare-cu": {"dn_k": 0.0007, "dn_warn": 0.004, "dn_alarm": 0.006, "cc_max_c": 0.5},
-    "layered-oxide-bare-cu": {"dn_k": 0.0007, "dn_warn": 0.004, "dn_alarm": 0.006, "cc_max_c": 0.5},
+    "nvp-bare-cu": {"dn_k": 0.0007, "dn_warn": 0.006, "dn_alarm": 0.009, "cc_max_c": 0.5},
+    "layered-oxide-bare-cu": {"dn_k": 0.0007, "dn_warn": 0.006, "dn_alarm": 0.009, "cc_max_c": 0.5},
 }
 
 PRESET_NAMES = tuple(sorted(_PRESETS))

@@ -93,11 +93,7 @@ def test_model_mismatch_flags_the_cell_whose_model_is_wrong(wrong_model):
     sensors = SensorModel(seed=5, v_noise_v=1e-3, i_noise_a=5e-3)
     p = cellparams.preset("nvp-mg-naf")
     ests = [CellEstimator(p, None) for _ in range(n)]
-    cfg = detectparams.preset("nvp-mg-naf")
-    # a warm string: the thresholds for a consistent filter (the defaults are far higher because the present
-    # estimator's NIS on healthy cold cells reaches hundreds, see docs/detectors.md)
-    cfg.update({"mm_warn": 8.0, "mm_alarm": 20.0})
-    det = PlatingDetectors(n, cfg)
+    det = PlatingDetectors(n, detectparams.preset("nvp-mg-naf"))
     prof = profiles.cycles(1, 2.0, c_chg=1.0, c_dis=1.0, rest_s=600.0)
     st = pack.state
     t, dt = 0.0, 2.0
