@@ -45,12 +45,15 @@ def _norm(b):
 
 
 def strip_source(src):
-    """Drop comment-only and blank lines (keeps code and strings intact otherwise)."""
+    """Drop comment-only and blank lines, and trailing "  # ..." comments on lines without quotes
+    (code and strings stay intact)."""
     out = []
     for line in src.splitlines():
         s = line.strip()
         if not s or s.startswith("#"):
             continue
+        if "  # " in line and "'" not in line and '"' not in line:
+            line = line[:line.index("  # ")]
         out.append(line.rstrip())
     return "\n".join(out) + "\n"
 

@@ -14,7 +14,8 @@ A parameter set is a plain dict (cheap on MicroPython, easy to load from JSON):
   sigma_v              voltage measurement + model error 1-sigma [V] (the filter's R)
   chg_knee_soc         below this SoC the OCV table's depletion knee does not hold while charging
                        (sodium plates onto a bare collector): voltage gets sigma 0.3 V there
-  sigma_v_per_a        model error growing with current [V/A]: R = sigma_v^2 + (sigma_v_per_a*i)^2
+  sigma_v_per_a        model error growing with current [V/A] at 25 degC, scaled like R0(T):
+                       R = sigma_v^2 + (sigma_v_per_a*i*R0(T)/R0(25))^2
   q_soc_per_s, q_soc_per_dsoc   SoC process noise: per second (current-offset drift) and per unit
                        of SoC moved (gain error)
   q_v1_v2_per_s, q_h_per_s      process noise of the RC voltage and the hysteresis state
@@ -182,7 +183,7 @@ def validate(p):
             raise ValueError("soc_pts must be strictly increasing (index %d)" % j)
         if not ocv[j] > ocv[j - 1]:
             raise ValueError("ocv_pts must be strictly increasing (index %d: %r after %r)" % (j, ocv[j], ocv[j - 1]))
-    lo, hi = _HARD.get(p.get("cathode"), (0.5, 5.0))
+    lo, hi = _HARD.get(str(p.get("cathode")), (0.5, 5.0))
     if ocv[0] < lo - 1.0 or ocv[-1] > hi + 0.2:
         raise ValueError("ocv_pts span %.3f..%.3f V is outside the cathode's plausible range" % (ocv[0], ocv[-1]))
     if p["v_max"] > hi:

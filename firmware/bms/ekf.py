@@ -1,6 +1,6 @@
 # Extended Kalman filter for SoC on the ECM of bms.model (micro:bit-sized core; MicroPython 1.9 syntax).
 # x = [soc, v1, h]. Predict: x = f(x, u); P = F P F' + Q.  Update (scalar z = v_cell):
-#   H = [w*dOCV/dsoc, 1, M];  S = H P H' + R, R = sigma_v^2 + (sigma_v_per_a*i)^2;  K = P H'/S;  x += K*y;  P = (I-KH)P(I-KH)' + KRK' (Joseph)
+#   H = [w*dOCV/dsoc, 1, M];  S = H P H' + R, R = sigma_v^2 + ri*i^2;  K = P H'/S;  x += K*y;  P = (I-KH)P(I-KH)' + KRK' (Joseph)
 # Flat plateau: H[0] = w*k, w = max(0, 1 - s0^2/k^2): where the OCV slope k is below s0 the filter
 #   coulomb-counts instead of reading SoC out of millivolts of model error (any w > 0 there lets a
 #   constant model bias integrate into SoC for as long as the plateau lasts), and phases in above.
@@ -17,7 +17,7 @@ class SocEkf:
         self.m = CellModel(p)
         self.r = p["sigma_v"] ** 2 + 1e-8
         self.knee = p["chg_knee_soc"]
-        self.ri = p["sigma_v_per_a"] ** 2  # model error growing with |i| (IR and plating overpotentials)
+        self.ri = p["sigma_v_per_a"] ** 2  # model error growing with |i| (CellEstimator scales it with R0(T))
         self.q = (p["q_soc_per_s"], p["q_soc_per_dsoc"], p["q_v1_v2_per_s"], p["q_h_per_s"])
         self.s0sq = p["plateau_slope_v"] ** 2 + 1e-12
         self.gate = p["nis_gate"]

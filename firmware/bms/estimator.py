@@ -29,6 +29,7 @@ from bms.ekf import SocEkf
 I_ABS_MAX = 10000.0
 V_ABS_MAX = 100.0
 DT_MAX = 1.0e6
+REST_ANCHOR_S = 120.0
 
 
 def soc_from_ocv(m, v, t_c):
@@ -60,6 +61,7 @@ class CellEstimator:
         self._need_init = soc0 is None
         self.n_updates = 0
         self.n_reseeds = 0
+        self.rest_s = 0.0  # time at rest (|i| <= C/100) so far
         self.soc = self.ekf.x[0]
         self.soc_sigma = sqrt(self.ekf.P[0])
         self.q_ah = self.cap.q_ah
@@ -80,13 +82,22 @@ class CellEstimator:
             self._need_init = False
             e.m.at(t_c)
             e.x[0] = soc_from_ocv(e.m, v_cell - e.m.r0 * i_a, t_c)
+        if abs(i_a) > 0.05 * self.cap.q_ah and e.n_run >= e.n_resync - 1:
+            # Re-sync only near rest: under load a persistent innovation is more likely the model's
+            # missing overpotentials (cold, knees) than a lost SoC; hold the gate until the load eases.
+            e.n_run = e.n_resync - 2
+        # The model error under current grows as R0 does (cold): scale the filter's current term by
+        # R0(T)/R0(25) from the last step's temperature.
+        e.ri = (self.p["sigma_v_per_a"] * e.m.r0 / self.p["r0_ohm"]) ** 2
         ok = e.step(dt_s, i_a, v_cell, t_c, self.cap.q_ah)
         if not ok and e.n_run == 0:
             self._reseed(i_a, v_cell, t_c)
         # Capacity anchors only where the OCV is steep (on the plateau a small sigma is coulomb
         # counting's own confidence, not a reading of SoC) and the cell rests (under load the
-        # knees carry plating/stripping overpotentials the model does not have).
-        sure = abs(e.k) >= self.p["plateau_slope_v"] and abs(i_a) <= 0.01 * self.cap.q_ah
+        # knees carry plating/stripping overpotentials the model does not have): after
+        # REST_ANCHOR_S at |i| <= C/100, when the RC branches have relaxed.
+        self.rest_s = self.rest_s + dt_s if abs(i_a) <= 0.01 * self.cap.q_ah else 0.0
+        sure = abs(e.k) >= self.p["plateau_slope_v"] and self.rest_s >= REST_ANCHOR_S
         self.cap.step(dt_s, i_a, e.x[0], e.P[0] if sure else 1.0)
         self.n_updates += 1
         self.soc = min(e.x[0], 1.0)  # the state may sit slightly above 1 (bms.joseph.SOC_MAX)
