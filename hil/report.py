@@ -34,10 +34,10 @@ def write_run(rec, run_dir, scenario: dict, title="nabms closed loop"):
         w = csv.writer(f)
         w.writerow(header)
         for j in range(len(rec.t_s)):
-            row = ["%.3f" % rec.t_s[j], "%.5f" % rec.i_a[j], "%.5f" % rec.i_meas_a[j]]
+            row = ["%.3f" % rec.t_s[j], "%.6g" % rec.i_a[j], "%.6g" % rec.i_meas_a[j]]
             for c in per_cell:
                 row += ["%.6g" % x for x in getattr(rec, c)[j]]
-            row += [int(rec.flags[j]), "%.4f" % rec.i_chg_max_a[j], "%.4f" % rec.i_dis_max_a[j]]
+            row += [int(rec.flags[j]), "%.6g" % rec.i_chg_max_a[j], "%.6g" % rec.i_dis_max_a[j]]
             w.writerow(row)
     with open(run_dir / "events.csv", "w", newline="") as f:
         w = csv.writer(f)

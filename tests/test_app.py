@@ -77,9 +77,13 @@ def test_charge_limit_tapers_towards_v_max():
     v_max = bms.protection.p["v_max"]
     feed_rest(bms, 2)
     full = bms.i_chg_max_a
-    bms.on_sample(3000, 0.5, [v_max - 0.025], [25.0])
-    assert 0.0 < bms.i_chg_max_a < full
-    assert bms.i_chg_max_a == pytest.approx(min(full, bms.detectors.i_chg_limit_a, bms.protection.p["i_chg_max_a"] * 0.5), rel=0.05)
+    limits = []
+    for k, v in enumerate((v_max - 0.04, v_max - 0.02, v_max, v_max + 0.02, v_max + 0.03)):
+        bms.on_sample(3000 + 1000 * k, 0.5, [v], [25.0])
+        limits.append(bms.i_chg_max_a)
+    assert full > limits[0] > limits[1] > limits[2] > limits[3] > limits[4] == 0.0
+    # at v_max a CV tail current is still allowed, so a CC-CV charger can finish
+    assert limits[2] == pytest.approx(0.05 * bms.protection.p["q_ah"])
 
 
 def test_cold_stops_charging_but_not_discharging():

@@ -8,6 +8,8 @@ from bms import events as ev
 # ~0.35x its 25 degC value at -20 degC, cell-physics.md); the detectors derate above it, this stops it.
 T_MIN_CHARGE_C = -10.0
 
+TAPER_V = 0.05  # current derating band at the voltage limits [V]
+
 # plausibility: beyond these a reading is a sensor fault, not a cell state
 V_PLAUSIBLE_MIN = 0.5  # an open sense wire reads ~0 V (or floats)
 V_PLAUSIBLE_MAX = 5.5
@@ -116,18 +118,26 @@ class Protection:
         return False
 
     def current_limits(self, v_cell):
-        """(i_chg_max_a, i_dis_max_a) >= 0 from the C-rate limits, tapered near the voltage limits so that a
-        closed-loop charger follows the BMS into CV instead of tripping it."""
+        """(i_chg_max_a, i_dis_max_a) >= 0 from the operating limits, derated near the voltage limits.
+
+        Charge: full current up to v_max - TAPER_V, then falling to a CV-tail current (C/20) at v_max, so a
+        charger doing CC-CV at v_max still reaches its CV phase and finishes; zero from v_max + TAPER_V/2.
+        Discharge: full down to v_min + TAPER_V, zero at v_min.
+        """
         p = self.p
         i_chg = p["i_chg_max_a"]
         i_dis = p["i_dis_max_a"]
-        taper_v = 0.05
-        headroom = p["v_max"] - max(v_cell)
-        if headroom < taper_v:
-            i_chg *= max(0.0, headroom / taper_v)
+        i_tail = 0.05 * p["q_ah"]
+        v_hi = max(v_cell)
+        over = v_hi - (p["v_max"] - TAPER_V)
+        if over > 0.0:
+            if over <= TAPER_V:
+                i_chg = i_tail + (i_chg - i_tail) * (1.0 - over / TAPER_V)
+            else:
+                i_chg = i_tail * max(0.0, 1.0 - (over - TAPER_V) / (0.5 * TAPER_V))
         floor = min(v_cell) - p["v_min"]
-        if floor < taper_v:
-            i_dis *= max(0.0, floor / taper_v)
+        if floor < TAPER_V:
+            i_dis *= max(0.0, floor / TAPER_V)
         if not self.charge_allowed():
             i_chg = 0.0
         if not self.discharge_allowed():
