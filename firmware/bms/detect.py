@@ -82,8 +82,13 @@ class PlatingDetectors:
         self._an_soc = [0.0] * n
         self._an_net = [0.0] * n
         self._an_dis = [0.0] * n
-        self._dn_hist = [[] for _ in range(n)]
-        self._dn_s = [0.0] * n
+        self._dn_hist = ([[] for _ in range(n)], [[] for _ in range(n)])  # string balance, relative loss
+        self._dn_s = ([0.0] * n, [0.0] * n)
+        self._rl_ok = [False] * n
+        self._rl_soc = [0.0] * n
+        self._rl_d = [0.0] * n
+        self._rl_has = [False] * n
+        self._rl_dis = 0.0
         # dendrite
         self._dd_w = 0
         self._dd_imax = 0.0
@@ -349,20 +354,54 @@ class PlatingDetectors:
             self._an_soc[c] = soc
             self._an_net[c] = self.ah_net
             self._an_dis[c] = self.ah_dis
+        self._relative_loss(out, t_s, t_c, ests, lowest)
 
-    def _dead_eval(self, out, c, t_s, loss):
+    def _relative_loss(self, out, t_s, t_c, ests, lowest):
+        """Cells above the string's empty end keep some sodium at the cut-off; a cell that loses more than the
+        others keeps less each cycle: loss_c - loss_median = -(d plated_c - median d plated), read from the
+        relaxed OCV on the steep low-SoC branch."""
         cfg = self.cfg
-        self.loss_frac[c] = loss
-        hist = self._dn_hist[c]
+        q = self.q_nom
+        dis = self.ah_dis - self._rl_dis
+        self._rl_dis = self.ah_dis
+        d = self._rl_d
+        has = self._rl_has
+        ok = self._rl_ok
+        m = 0
+        for c in range(self.n):
+            soc = self._rest_soc[c]
+            good = (lowest + cfg["dn_band"] < soc <= cfg["dn_soc_empty"]
+                    and _ocv_slope(ests[c], soc, t_c[c]) >= cfg["dn_min_slope_v"])
+            has[c] = good and ok[c]
+            if has[c]:
+                d[c] = soc - self._rl_soc[c]
+                m += 1
+            ok[c] = good
+            self._rl_soc[c] = soc
+        if m < 3 or dis < cfg["dn_min_dis_frac"] * q:
+            return
+        med = _median([d[c] for c in range(self.n) if has[c]])
+        for c in range(self.n):
+            if has[c]:
+                self._dead_eval(out, c, t_s, -(d[c] - med) * q / dis, True)
+
+    def _dead_eval(self, out, c, t_s, loss, relative=False):
+        """CUSUM (Page, upper side) of the loss per cycle over the cell's own baseline; two sources (the string's
+        balance at the empty end, the relative loss above it) each with its own baseline and sum."""
+        cfg = self.cfg
+        k = 1 if relative else 0
+        if not relative:
+            self.loss_frac[c] = loss
+        hist = self._dn_hist[k][c]
         if len(hist) < cfg["dn_base_cycles"]:
             hist.append(loss)
             return
-        base = _median(hist)
-        s = self._dn_s[c] + loss - base - cfg["dn_k"]  # CUSUM (Page), upper side
+        s = self._dn_s[k][c] + loss - _median(hist) - cfg["dn_k"]
         if s < 0.0:
             s = 0.0
-        self._dn_s[c] = s
-        self._assess(out, ev.DEAD_SODIUM, c, s, t_s, cfg["dn_warn"], cfg["dn_alarm"], cfg["dn_crit"])
+        self._dn_s[k][c] = s
+        v = s if s > self._dn_s[1 - k][c] else self._dn_s[1 - k][c]
+        self._assess(out, ev.DEAD_SODIUM, c, v, t_s, cfg["dn_warn"], cfg["dn_alarm"], cfg["dn_crit"])
 
     # ------------------------------------------------------------------ 2. dendrites, 4. nucleation
     def _charge_tick(self, out, t_s, seg_age, dt_s, i_a, v_cell, t_c, ests):
