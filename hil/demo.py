@@ -22,6 +22,8 @@ def main(argv=None):
     print("  board          : %s (firmware %s, preset %s)" % (args.port or "virtual board: MicroPython unix port on a pty", board.get("fw_version"), board.get("preset")))
     print("  samples        : %d (%.1f h simulated, %d cell(s))" % (s["samples"], s["simulated_h"], s["cells"]))
     print("  SoC RMSE       : %.2f %%   (max error %.2f %%)" % (100 * s["soc_rmse"], 100 * s["soc_max_err"]))
+    if s["soc_rmse_converged"] is not None:
+        print("  once converged : %.2f %% RMSE from t = %.2f h (the firmware's own sigma < 2 %%)" % (100 * s["soc_rmse_converged"], s["converged_at_s"] / 3600))
     print("  throughput     : %.0f samples/s through the serial link (%.1f s wall)" % (s["samples_per_s"], s["wall_s"]))
     print("  events         : %d;  firmware counters: %s" % (s["events"], {k: v for k, v in s["firmware_stats"].items() if v}))
     print("  criteria       : %s" % ("passed" if s["passed"] else "FAILED: " + "; ".join(s["failed_criteria"])))

@@ -56,12 +56,17 @@ class Recording:
 
     def summary(self):
         err = self.soc_est - self.soc_true
+        # "converged": from the first sample where the firmware itself claims sigma < 2 % on every cell
+        sure = np.nonzero(np.all(self.soc_sigma < 0.02, axis=1))[0]
+        conv = err[sure[0]:] if len(sure) else err[:0]
         return {
             "samples": int(len(self.t_s)),
             "cells": int(self.n_cells),
             "simulated_h": float(self.t_s[-1] / 3600) if len(self.t_s) else 0.0,
             "soc_rmse": float(np.sqrt(np.mean(err**2))),
             "soc_max_err": float(np.max(np.abs(err))),
+            "soc_rmse_converged": float(np.sqrt(np.mean(conv**2))) if len(conv) else None,
+            "converged_at_s": float(self.t_s[sure[0]]) if len(sure) else None,
             "samples_per_s": float(len(self.t_s) / self.wall_s) if self.wall_s else 0.0,
             "wall_s": float(self.wall_s),
             "events": len(self.events),
