@@ -25,7 +25,7 @@ class StdioPort:
         if self._poll is not None and not self._poll.poll(self._idle_ms):
             return None
         try:
-            n = self._in.readinto(self._b1)
+            n = self._in.readinto(self._b1)  # pyright: ignore[reportAttributeAccessIssue]  (MicroPython streams have it)
         except OSError:  # EIO: the other end of the pseudo-terminal went away
             return -1
         if not n:
