@@ -1,8 +1,5 @@
 # Board entry point: serve the host over the USB serial line (stdin/stdout) until it hangs up.
-import sys
-
-sys.path.append("/lib")  # boards keep the bms package in /lib; the unix port finds it through MICROPYPATH
-
+# The bms package sits beside this file on the board (nabms flash); the unix port finds it via MICROPYPATH.
 from bms import app, board, compat
 
 
