@@ -16,6 +16,9 @@ A parameter set is a plain dict (cheap on MicroPython, easy to load from JSON):
                        (sodium plates onto a bare collector): voltage gets sigma 0.3 V there
   sigma_v_per_a        model error growing with current [V/A] at 25 degC, scaled like R0(T):
                        R = sigma_v^2 + (sigma_v_per_a*i*R0(T)/R0(25))^2
+  dis_knee_soc, dis_knee_sigma_gain   below this SoC while discharging (now or in the last minutes)
+                       the current term's sigma is multiplied by the gain: stripping the last sodium
+                       off the collector adds a non-linear overpotential the linear R0 lacks
   q_soc_per_s, q_soc_per_dsoc   SoC process noise: per second (current-offset drift) and per unit
                        of SoC moved (gain error)
   q_v1_v2_per_s, q_h_per_s      process noise of the RC voltage and the hysteresis state
@@ -56,6 +59,8 @@ _COMMON = {
     "q_v1_v2_per_s": 1e-6,
     "q_h_per_s": 1e-5,
     "plateau_slope_v": 0.3,
+    "dis_knee_soc": 0.15,
+    "dis_knee_sigma_gain": 7.0,
     "nis_gate": 16.0,
     "n_resync": 30,
     "soc_sigma0": 0.3,
@@ -131,10 +136,11 @@ def preset(name):
 _POSITIVE = (
     "q_ah", "r0_ohm", "r1_ohm", "tau1_s", "sigma_v", "plateau_slope_v", "nis_gate", "soc_sigma0",
     "v1_max_v", "q_sigma0_frac", "cap_anchor_sigma", "cap_min_dsoc", "gamma_hyst", "eta_chg",
+    "dis_knee_sigma_gain",
 )
 _NON_NEGATIVE = (
     "ea_r0_j_mol", "ea_r1_j_mol", "m_hyst_v", "q_soc_per_s", "q_soc_per_dsoc", "q_v1_v2_per_s",
-    "q_h_per_s", "q_fade_sigma_per_ah", "sigma_v_per_a", "chg_knee_soc", "cap_i_offset_sigma_a", "cap_gain_sigma", "n_resync",
+    "q_h_per_s", "q_fade_sigma_per_ah", "sigma_v_per_a", "chg_knee_soc", "dis_knee_soc", "cap_i_offset_sigma_a", "cap_gain_sigma", "n_resync",
     "i_chg_max_a", "i_dis_max_a",
 )
 
@@ -194,6 +200,11 @@ def validate(p):
         raise ValueError("v_min must be below v_max")
     if p["t_min_c"] < -40.0 or p["t_max_c"] > 80.0 or p["t_min_c"] >= p["t_max_c"]:
         raise ValueError("temperature window %r..%r degC is outside -40..80 degC or empty" % (p["t_min_c"], p["t_max_c"]))
+    for key in ("chg_knee_soc", "dis_knee_soc"):
+        if p[key] > 1.0:
+            raise ValueError("%s must be <= 1, got %r" % (key, p[key]))
+    if p["dis_knee_sigma_gain"] < 1.0:
+        raise ValueError("dis_knee_sigma_gain must be >= 1 (it de-weights, never sharpens), got %r" % p["dis_knee_sigma_gain"])
     if p["cap_min_dsoc"] > 1.0:
         raise ValueError("cap_min_dsoc must be <= 1")
     return p

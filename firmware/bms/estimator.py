@@ -30,6 +30,7 @@ I_ABS_MAX = 10000.0
 V_ABS_MAX = 100.0
 DT_MAX = 1.0e6
 REST_ANCHOR_S = 120.0
+LOAD_MEMORY_S = 120.0  # time constant of the recent mean current that keeps R raised after a load
 
 
 def soc_from_ocv(m, v, t_c):
@@ -62,6 +63,8 @@ class CellEstimator:
         self.n_updates = 0
         self.n_reseeds = 0
         self.rest_s = 0.0  # time at rest (|i| <= C/100) so far
+        self.i_recent = 0.0  # recent mean current [A] (LOAD_MEMORY_S low-pass)
+        self.r_base = self.ekf.r  # sigma_v^2: the filter's R at rest
         self.soc = self.ekf.x[0]
         self.soc_sigma = sqrt(self.ekf.P[0])
         self.q_ah = self.cap.q_ah
@@ -86,9 +89,20 @@ class CellEstimator:
             # Re-sync only near rest: under load a persistent innovation is more likely the model's
             # missing overpotentials (cold, knees) than a lost SoC; hold the gate until the load eases.
             e.n_run = e.n_resync - 2
-        # The model error under current grows as R0 does (cold): scale the filter's current term by
-        # R0(T)/R0(25) from the last step's temperature.
-        e.ri = (self.p["sigma_v_per_a"] * e.m.r0 / self.p["r0_ohm"]) ** 2
+        # Model error under load, R = sigma_v^2 + ri*(i^2 + i_recent^2):
+        # * it grows as R0 does (cold): the current term is scaled by R0(T)/R0(25) (last step's T);
+        # * it outlasts the load: the slow diffusion relaxation the one-RC model lacks keeps the
+        #   voltage off for minutes, so the recent mean current (LOAD_MEMORY_S) counts too;
+        # * it is largest discharging near empty: the last sodium is stripped off the collector
+        #   through a shrinking area, a non-linear overpotential a linear R0 cannot follow, and a bias
+        #   (not noise) that would integrate into SoC: sigma x dis_knee_sigma_gain below dis_knee_soc.
+        p = self.p
+        self.i_recent += dt_s / (dt_s + LOAD_MEMORY_S) * (i_a - self.i_recent)
+        ri = (p["sigma_v_per_a"] * e.m.r0 / p["r0_ohm"]) ** 2
+        if (i_a < 0.0 or self.i_recent < 0.0) and e.x[0] < p["dis_knee_soc"]:
+            ri *= p["dis_knee_sigma_gain"] ** 2
+        e.ri = ri
+        e.r = self.r_base + ri * self.i_recent * self.i_recent
         ok = e.step(dt_s, i_a, v_cell, t_c, self.cap.q_ah)
         if not ok and e.n_run == 0:
             self._reseed(i_a, v_cell, t_c)
