@@ -8,12 +8,20 @@ ADC, 0.2 degC, current gain error +0.5 % and offset +10 mA):
                           from a full charge, drive-style discharge (urban once, then highway
                           repeated) down to the preset's v_min; the estimator starts 30 % SoC low.
                           At 0 degC discharge is limited to C/2 (a BMS derates cold cells).
-  plateau-start-...       the same drive started at 60 % SoC (mid-plateau), estimator 30 % high:
-                          on a flat plateau the voltage cannot tell; convergence waits for a knee.
+  drive-layered-oxide-... the same for the sloping layered-oxide cathode (mg-naf, 25 degC).
+Convergence from a 30 % wrong initial SoC under the same dynamic drive (from t = 0), where it starts:
+  conv-knee-...           sloping layered oxide from 60 % (the voltage reads SoC everywhere) and NVP
+                          from 10 % (on the soft shoulder above the empty knee) at 25 and 0 degC:
+                          estimator 30 % high. Linearised on the plateau, the filter sees the knee only
+                          through NIS-gated samples and re-seeds from the OCV near rest (docs/estimator.md).
+  plateau-start-...       NVP from 60 % (mid-plateau), estimator 30 % high: on a flat plateau the
+                          voltage cannot tell (by design the filter then coulomb-counts), so convergence
+                          waits for the drive to reach the empty knee: this is physics, reported apart.
   capacity-fade-...       cycles(20) at C/2 of a fading cell (bare-cu fades fastest); estimator
                           starts from the nominal capacity; capacity_err at the end.
 Per case: converge_min = time until the SoC error first stays within 2 % for 5 minutes (null if
-never); soc_rmse and soc_max_err (fractions) from then to the end of the run; capacity_err = |Q_est - Q|/Q at
+never); steep_min = time until the true SoC first reaches a part of the firmware's OCV table steeper
+than plateau_slope_v (where the voltage can read SoC; 0: from the start); soc_rmse and soc_max_err (fractions) from then to the end of the run; capacity_err = |Q_est - Q|/Q at
 the end. Targets (issue 4): rmse <= 0.01, max <= 0.03, converge <= 15 min, capacity <= 0.02.
 --quick: 25 degC drive cases and 8 fade cycles only.
 """
@@ -48,6 +56,8 @@ def run_case(name, preset, t_amb, soc0_true, soc0_err, profile, dt, seed=0):
     est = CellEstimator(cellparams.preset(preset), soc0=min(max(soc0_true + soc0_err, 0.0), 1.0))
     st = pack.state
     t_s, err, qerr = [], [], []
+    steep = est.p["plateau_slope_v"]  # the firmware reads SoC from the voltage only where the OCV is this steep
+    t_steep = None
     t0 = time.perf_counter()
     i = 0.0
     while not profile.done(pack.t_s, st):
@@ -57,6 +67,8 @@ def run_case(name, preset, t_amb, soc0_true, soc0_err, profile, dt, seed=0):
         est.update(dt, float(i_m), float(v[0]), float(t_m[0]))
         t_s.append(pack.t_s)
         err.append(est.soc - float(st.soc[0]))
+        if t_steep is None and abs(est.model.ocv_slope(float(st.soc[0]), 25.0)[1]) >= steep:
+            t_steep = pack.t_s
         qerr.append((est.q_ah - float(st.q_ah[0])) / float(st.q_ah[0]))
     t_s = np.array(t_s)
     err = np.abs(np.array(err))
@@ -73,6 +85,7 @@ def run_case(name, preset, t_amb, soc0_true, soc0_err, profile, dt, seed=0):
         "soc_rmse": round(float(np.sqrt(np.mean(e ** 2))), 5),
         "soc_max_err": round(float(np.max(e)), 5),
         "converge_min": None if conv is None else round(conv, 2),
+        "steep_min": None if t_steep is None else round((t_steep - t_s[0] + dt) / 60.0, 2),
         "capacity_err": round(abs(qerr[-1]), 5),
         "hours": round((t_s[-1] - t_s[0]) / 3600.0, 2),
         "true_soc_end": round(float(st.soc[0]), 3),
@@ -93,7 +106,11 @@ def cases(quick):
     for preset in ("nvp-mg-naf", "nvp-bare-cu"):
         for t in temps:
             out.append(("drive-%s-%dC" % (preset, t), preset, t, 1.0, -0.30, drive(), 1.0))
-    out.append(("plateau-start-nvp-mg-naf-25C", "nvp-mg-naf", 25.0, 0.6, +0.30, drive(), 1.0))
+    out.append(("drive-layered-oxide-mg-naf-25C", "layered-oxide-mg-naf", 25.0, 1.0, -0.30, drive(), 1.0))
+    out.append(("conv-knee-layered-oxide-mg-naf-from60-25C", "layered-oxide-mg-naf", 25.0, 0.6, +0.30, drive(), 1.0))
+    out.append(("conv-knee-nvp-mg-naf-from10-25C", "nvp-mg-naf", 25.0, 0.10, +0.30, drive(), 1.0))
+    out.append(("conv-knee-nvp-bare-cu-from10-0C", "nvp-bare-cu", 0.0, 0.10, +0.30, drive(), 1.0))
+    out.append(("plateau-start-nvp-mg-naf-from60-25C", "nvp-mg-naf", 25.0, 0.6, +0.30, drive(), 1.0))
     n = 8 if quick else 20
     out.append(("capacity-fade-nvp-bare-cu-%dcyc" % n, "nvp-bare-cu", 25.0, 1.0, 0.0, profiles.cycles(n, Q_AH), 5.0))
     return out
@@ -112,16 +129,27 @@ def main(argv=None):
     def f(x, scale=100.0, fmt="%7.2f"):
         return "      --" if x is None else fmt % (x * scale)
 
-    print("%-34s %7s %7s %8s %7s %6s %5s %5s" % ("case", "rmse%", "max%", "conv_min", "cap%", "hours", "rej", "rsd"))
+    print("%-42s %7s %7s %8s %8s %7s %6s %5s %5s" % ("case", "rmse%", "max%", "conv_min", "steep_mn", "cap%", "hours", "rej", "rsd"))
     for r in res:
-        print("%-34s %s %s %s %s %6.2f %5d %5d" % (r["name"], f(r["soc_rmse"]), f(r["soc_max_err"]),
-              f(r["converge_min"], 1.0, "%8.1f"), f(r["capacity_err"]), r["hours"], r["n_rejected"], r["n_reseeds"]))
+        print("%-42s %s %s %s %s %s %6.2f %5d %5d" % (r["name"], f(r["soc_rmse"]), f(r["soc_max_err"]),
+              f(r["converge_min"], 1.0, "%8.1f"), f(r["steep_min"], 1.0, "%8.1f"), f(r["capacity_err"]), r["hours"],
+              r["n_rejected"], r["n_reseeds"]))
     drives = [r for r in res if r["name"].startswith("drive-")]
-    print("targets on drive cases: rmse <= 1 %% %s, max <= 3 %% %s, converge <= 15 min %s; capacity <= 2 %% %s" % (
+    conv = [r for r in res if r["name"].startswith(("drive-", "conv-knee-"))]
+    plateau = [r for r in res if r["name"].startswith("plateau-start-")]
+
+    def within(r, m):
+        return r["converge_min"] is not None and r["converge_min"] <= m
+
+    print("targets: drive cases rmse <= 1 %% %s, max <= 3 %% %s; capacity <= 2 %% %s" % (
         all(r["soc_rmse"] <= 0.01 for r in drives), all(r["soc_max_err"] <= 0.03 for r in drives),
-        all(r["converge_min"] is not None and r["converge_min"] <= 15 for r in drives),
         all(r["capacity_err"] <= 0.02 for r in res if r["name"].startswith("capacity"))))
-    print("(rmse/max from convergence on; conv_min: first time within 2 % for 5 min, '--' never; rej = NIS-gated; rsd = re-seeds)")
+    print("convergence from 30 %% off within 15 min: where the drive visits a steep OCV region (drive-, conv-knee-) %s;"
+          " mid-plateau start %s (%s min; waits for the knee: physics of a flat OCV)" % (
+              all(within(r, 15.0) for r in conv), all(within(r, 15.0) for r in plateau),
+              ", ".join("--" if r["converge_min"] is None else "%.0f" % r["converge_min"] for r in plateau)))
+    print("(rmse/max from convergence on; conv_min: first time within 2 % for 5 min, '--' never; steep_mn: true SoC first"
+          " on a steep part of the OCV; rej = NIS-gated; rsd = re-seeds)")
 
 
 if __name__ == "__main__":
