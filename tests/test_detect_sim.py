@@ -54,6 +54,17 @@ def test_soft_short_of_c200_found_in_the_first_rest_and_twin_quiet():
     assert first < 6000.0  # at the end of the first rest (charge ~1 h + 30 min rest)
 
 
+def test_soft_short_on_nvp_found_by_the_cycle_charge_balance_alone_and_twin_quiet():
+    """NVP: the leak is checked by charge needed vs charge delivered over a whole cycle (between the relaxed-OCV
+    anchors at the string's cut-offs), with the late-rest voltage fit switched off (no OCV slope is steep enough
+    for it), so only the charge balance can see it."""
+    cfg = {"ss_min_slope_v": 1e9}
+    fault = {"faults": [{"kind": "soft_short", "cell": 1, "t_start_s": 0.0, "micro": False, "r_ohm": 340.0}]}
+    r = _fires_and_twin_quiet(ev.SOFT_SHORT, 1, fault, n_cycles=3, cfg=cfg, **FAST)
+    leak = max(e[4] for e in r["events"] if e[1] == ev.SOFT_SHORT)
+    assert 0.0025 <= leak <= 0.01  # within a factor 2 of the leak C/200 = 0.005
+
+
 def test_dendrite_micro_shorts_found_during_charge_and_twin_quiet():
     fault = {"faults": [{"kind": "dendrite", "cell": 2, "t_start_s": 0.0, "ccd_factor": 0.1}]}
     r = _fires_and_twin_quiet(ev.DENDRITE, 2, fault, t_amb_c=5.0, **FAST)

@@ -52,7 +52,8 @@ class PlatingDetectors:
         self.trace = None
         self.charge_inhibit = False
         self.i_chg_limit_a = 0.0
-        self.leak_c = [0.0] * n
+        self.leak_c = [0.0] * n  # last leakage estimate of the late-rest voltage fit [C-rate]
+        self.cb_leak_c = [0.0] * n  # last leakage estimate of the full-cycle charge balance [C-rate]
         self.loss_frac = [0.0] * n
         self._ests = []  # the estimators of the last update (rest evaluation reads their OCV curves)
         # phase of the string; charge counters [Ah] (string current: the same for every cell)
@@ -77,6 +78,16 @@ class PlatingDetectors:
         self._top_ok = False  # SoC known from the rest after a charge: coulomb count from there
         self._top_soc = [1.0] * n
         self._ah_since_top = 0.0
+        # soft short, charge balance: per anchor kind (0: rest after a charge, 1: after a discharge) the cell's
+        # plated charge minus the string's counted charge at its last readable anchor, when, and ah_dis then
+        self._cb_ok = ([False] * n, [False] * n)
+        self._cb_x = ([0.0] * n, [0.0] * n)
+        self._cb_t = ([0.0] * n, [0.0] * n)
+        self._cb_dis = ([0.0] * n, [0.0] * n)
+        self._cb_rate = [0.0] * n
+        self._cb_has = [False] * n
+        self._cb_hist = ([[] for _ in range(n)], [[] for _ in range(n)])  # each cell's first rates: its baseline
+        self._cb_own = ([0.0] * n, [0.0] * n)  # last rate over the own baseline
         # dead sodium: anchors at rests after discharges, baseline, CUSUM
         self._an_ok = [False] * n
         self._an_soc = [0.0] * n
@@ -253,6 +264,8 @@ class PlatingDetectors:
             for c in range(n):  # relaxed OCV -> SoC anchors
                 self._rest_soc[c] = _soc_of_ocv(ests[c], self._v_avg[c], t_c[c])
             self._rest_fresh = True
+            if self._last_active != REST:
+                self._charge_balance(out, t_s, t_c, ests, 1 if self._last_active == DIS else 0)
             if self._last_active == DIS:
                 self._empty_anchor(out, t_s, t_c, ests)
             elif self._last_active == CHG:
@@ -326,7 +339,71 @@ class PlatingDetectors:
                 continue
             leak = -(slope[c] - ref) * 3600.0 / k  # SoC per hour = C-rate
             self.leak_c[c] = leak
-            self._assess(out, ev.SOFT_SHORT, c, leak, t_s, cfg["ss_warn_c"], cfg["ss_alarm_c"], cfg["ss_crit_c"])
+            self._leak_assess(out, c, t_s)
+
+    def _leak_assess(self, out, c, t_s):
+        """One level for both leakage estimates: the larger of the last rest fit and the last charge balance."""
+        cfg = self.cfg
+        v = self.leak_c[c] if self.leak_c[c] > self.cb_leak_c[c] else self.cb_leak_c[c]
+        self._assess(out, ev.SOFT_SHORT, c, v, t_s, cfg["ss_warn_c"], cfg["ss_alarm_c"], cfg["ss_crit_c"])
+
+    def _charge_balance(self, out, t_s, t_c, ests, k):
+        """Leakage over whole cycles, where the OCV is flat in between (charge needed vs charge delivered).
+
+        A cell's plated charge changes by the string's net charge minus its own leakage, so between two anchors of
+        the same kind (rests after charges, or after discharges: the same state, so the OCV table's errors cancel)
+        x_c = plated_c - string charge falls at the leakage current.  Anchors are the relaxed-OCV readings where the
+        OCV is steep (the ends of NVP's curve; the string's cut-offs bring one cell there every cycle).  With >= 3
+        cells the string's median rate is subtracted: a current-sensor offset and the common inventory loss are
+        the same for every cell, a short is not.  The cells the short leaves behind climb along the steep branch,
+        where the OCV table understates their climb, and lift the median; so the rate over the cell's own baseline
+        (median of its first cb_base_n rates of this anchor kind) counts too, whichever is larger, but only as the
+        smaller of two anchors in a row: when another cell moves the string's cut-off, every cell stops in another
+        state once, where the table's error differs (a one-cycle step common to the string, not a leak)."""
+        cfg = self.cfg
+        q = self.q_nom
+        ok = self._cb_ok[k]
+        x0 = self._cb_x[k]
+        t0 = self._cb_t[k]
+        dis0 = self._cb_dis[k]
+        rate = self._cb_rate
+        has = self._cb_has
+        m = 0
+        for c in range(self.n):
+            has[c] = False
+            soc = self._rest_soc[c]
+            if _ocv_slope(ests[c], soc, t_c[c]) < cfg["cb_min_slope_v"]:
+                continue  # flat here: keep the last readable anchor, the balance spans more cycles then
+            x = soc * q - self.ah_net
+            if ok[c] and self.ah_dis - dis0[c] >= cfg["cb_min_dis_frac"] * q and t_s > t0[c]:
+                rate[c] = -(x - x0[c]) * 3600.0 / (t_s - t0[c]) / q
+                has[c] = True
+                m += 1
+            ok[c] = True
+            x0[c] = x
+            t0[c] = t_s
+            dis0[c] = self.ah_dis
+        if m == 0:
+            return
+        ref = _median([rate[c] for c in range(self.n) if has[c]]) if m >= 3 else None
+        for c in range(self.n):
+            if not has[c]:
+                continue
+            hist = self._cb_hist[k][c]
+            leak = None if ref is None else rate[c] - ref
+            if len(hist) < cfg["cb_base_n"]:
+                hist.append(rate[c])
+            else:
+                own = rate[c] - _median(hist)
+                prev = self._cb_own[k][c]
+                self._cb_own[k][c] = own
+                if prev < own:
+                    own = prev
+                if leak is None or own > leak:
+                    leak = own
+            if leak is not None:
+                self.cb_leak_c[c] = leak
+                self._leak_assess(out, c, t_s)
 
     # ------------------------------------------------------------------ 3. dead sodium
     def _empty_anchor(self, out, t_s, t_c, ests):

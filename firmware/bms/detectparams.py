@@ -25,6 +25,10 @@ _BASE = {
     "ss_warn_c": 0.0028,  # leakage C-rate levels (C/360, C/285, C/5) (the scale rests on the OCV table's slope) (ROC)
     "ss_alarm_c": 0.0035,
     "ss_crit_c": 0.2,
+    # ... and the charge balance over whole cycles between relaxed-OCV anchors on the steep ends (same levels)
+    "cb_min_slope_v": 1.0,  # OCV slope [V per unit SoC] at which a relaxed voltage reads the plated charge
+    "cb_min_dis_frac": 0.5,  # at least this much capacity discharged between two anchors of the same kind
+    "cb_base_n": 3,  # each cell's first rates per anchor kind: its own baseline (a sensor offset, its usual loss)
     # --- 2. dendrite events during charge: drops of the pseudo-OCV v - R0*i ---
     "dd_skip_s": 30.0,  # ignore the charge onset (nucleation, RC settling)
     "dd_win_s": 20.0,  # a drop is measured against the maximum over this window

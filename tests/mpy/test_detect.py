@@ -179,3 +179,44 @@ def test_odd_but_finite_inputs_never_raise():
         t += dt
         det.update(t, dt, i, [v, v], [-30.0, 80.0], ests)
     assert det.i_chg_limit_a >= 0.0
+
+
+def _cycle_with_leak(det, ests, socs, leak_a, t0, i_offset_a, dt=10.0):
+    """One 1 A charge (1 h) / rest / discharge (1 h) / rest (30 min each) cycle; the cells' voltage is their exact
+    OCV; leak_a[c] drains cell c all the time; the current sensor reads i_offset_a too much. Returns events."""
+    out = []
+    t = t0
+    for i_a, n_s in ((1.0, 3600), (0.0, 1800), (-1.0, 3600), (0.0, 1800)):
+        for _ in range(int(n_s / dt)):
+            t += dt
+            v = []
+            for c in range(len(socs)):
+                socs[c] += (i_a - leak_a[c]) * dt / 3600.0 / Q_AH
+                v.append(ests[c].ocv(socs[c], 25.0))
+            out += det.update(t, dt, i_a + i_offset_a, v, [25.0] * len(socs), ests)
+    return out, t
+
+
+def test_charge_balance_finds_a_leak_the_rest_voltage_cannot_show():
+    # the late-rest voltage fit off (as on a flat OCV): only the cycle's charge balance sees the leak
+    cfg = _cfg(ss_min_slope_v=1e9, cb_min_slope_v=0.5, cb_min_dis_frac=0.2)  # cycles of a quarter of Q
+    ests = [StubEstimator(), StubEstimator(), StubEstimator()]
+    det = PlatingDetectors(3, cfg)
+    socs = [0.3, 0.3, 0.3]
+    leak = [0.0, 0.0, Q_AH / 200.0]  # C/200 in cell 2
+    evs = []
+    t = 0.0
+    for _ in range(3):
+        out, t = _cycle_with_leak(det, ests, socs, leak, t, 0.004)
+        evs += out
+    ss = [e for e in evs if e[1] == ev.SOFT_SHORT]
+    assert [(e[0], e[2]) for e in ss] == [(2, ev.ALARM)], evs
+    assert abs(det.cb_leak_c[2] - 0.005) < 0.0005  # the leak's C-rate; the sensor offset (C/500) is common mode
+    assert abs(det.cb_leak_c[0]) < 0.0005 and abs(det.cb_leak_c[1]) < 0.0005
+    # the healthy twin (same sensor offset): quiet
+    det2 = PlatingDetectors(3, cfg)
+    socs = [0.3, 0.3, 0.3]
+    t = 0.0
+    for _ in range(3):
+        out, t = _cycle_with_leak(det2, ests, socs, [0.0, 0.0, 0.0], t, 0.004)
+        assert [e for e in out if e[1] == ev.SOFT_SHORT] == []
