@@ -3,7 +3,10 @@
     .venv/bin/python bench/detection_score.py            # full suite (>= 1,000 healthy cell-cycles), a table
     .venv/bin/python bench/detection_score.py --quick    # a smaller suite for a quick look
     .venv/bin/python bench/detection_score.py --json     # exactly one JSON object on stdout
-    options: --out DIR (ROC-style plots, default runs/detection/), --jobs N (worker processes, default 2)
+    options: --out DIR (ROC-style plots, default runs/detection/), --jobs N (worker processes, default 2),
+             --set KEY=VALUE (override a detectparams threshold in every scenario, repeatable; e.g.
+             --set ss_min_slope_v=1e9 switches the late-rest voltage fit off, leaving the soft short to the
+             charge balance)
 
 Each scenario is a series string (sim.pack.Pack, cell-to-cell spread, sensor noise from sim.sensors.SensorModel)
 cycled by sim.profiles (CC-CV charge / rest / CC discharge / rest, rests >= 30 min); the firmware's own code runs in
@@ -291,8 +294,21 @@ def main(argv=None):
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--dump", help="also pickle the raw results (events, traces, labels) to this file")
     ap.add_argument("--from-dump", help="score the results pickled by an earlier --dump instead of running")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a detectparams value in every scenario (repeatable)")
     args = ap.parse_args(argv)
     suite = build_suite(args.quick)
+    over = {}
+    for item in args.set:
+        key, sep, val = item.partition("=")
+        if not sep or key not in detectparams.preset("nvp-mg-naf"):
+            ap.error("--set wants KEY=VALUE with a detectparams key, got %r" % item)
+        try:
+            over[key] = float(val)
+        except ValueError:
+            ap.error("--set %s: %r is not a number" % (key, val))
+    for sc in suite:
+        sc.setdefault("cfg", {}).update(over)
     t0 = time.time()
     if args.from_dump:
         import pickle
@@ -318,7 +334,7 @@ def main(argv=None):
     plots = plot_roc(roc, cfg_ref, args.out)
     if args.json:
         print(json.dumps({"detectors": table, "scenarios": len(suite), "wall_s": round(wall, 1),
-                          "plots": plots, "quick": args.quick}))
+                          "plots": plots, "quick": args.quick, "overrides": over}))
         return 0
     print("plating detectors vs labelled faults: %d scenarios, %.0f s%s" % (len(suite), wall,
                                                                           " (quick)" if args.quick else ""))

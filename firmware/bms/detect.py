@@ -88,6 +88,7 @@ class PlatingDetectors:
         self._cb_has = [False] * n
         self._cb_hist = ([[] for _ in range(n)], [[] for _ in range(n)])  # each cell's first rates: its baseline
         self._cb_own = ([0.0] * n, [0.0] * n)  # last rate over the own baseline
+        self._cb_leak = ([0.0] * n, [0.0] * n)  # last leakage estimate per anchor kind
         # dead sodium: anchors at rests after discharges, baseline, CUSUM
         self._an_ok = [False] * n
         self._an_soc = [0.0] * n
@@ -402,7 +403,11 @@ class PlatingDetectors:
                 if leak is None or own > leak:
                     leak = own
             if leak is not None:
-                self.cb_leak_c[c] = leak
+                # each anchor kind estimates the same leak: an after-charge anchor that sees little (NVP's top
+                # branch) must not clear what the after-discharge anchors see
+                self._cb_leak[k][c] = leak
+                other = self._cb_leak[1 - k][c]
+                self.cb_leak_c[c] = leak if leak > other else other
                 self._leak_assess(out, c, t_s)
 
     # ------------------------------------------------------------------ 3. dead sodium
