@@ -27,7 +27,10 @@ def plot_recording(rec, path, title="nabms closed loop"):
         ax[2].plot(t_h, 100 * rec.soc_true[:, k], lw=1.2, label="true" if k == 0 else None)
         ax[2].plot(t_h, 100 * rec.soc_est[:, k], lw=1, ls="--", label="firmware EKF" if k == 0 else None)
     s = rec.soc_sigma[:, 0]
-    ax[2].fill_between(t_h, 100 * (rec.soc_est[:, 0] - 2 * s), 100 * (rec.soc_est[:, 0] + 2 * s), alpha=0.2, label="±2σ")
+    lo = np.clip(rec.soc_est[:, 0] - 2 * s, 0.0, 1.0)  # SoC cannot leave 0..100 %, whatever the sigma
+    hi = np.clip(rec.soc_est[:, 0] + 2 * s, 0.0, 1.0)
+    ax[2].fill_between(t_h, 100 * lo, 100 * hi, alpha=0.2, label="±2σ (clipped to 0..100 %)")
+    ax[2].set_ylim(-5, 105)
     ax[2].set_ylabel("SoC [%]")
     ax[2].legend(loc="lower right", fontsize=8)
     err = 100 * (rec.soc_est - rec.soc_true)

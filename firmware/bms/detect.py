@@ -358,7 +358,8 @@ class PlatingDetectors:
         cells the string's median rate is subtracted: a current-sensor offset and the common inventory loss are
         the same for every cell, a short is not.  The cells the short leaves behind climb along the steep branch,
         where the OCV table understates their climb, and lift the median; so the rate over the cell's own baseline
-        (median of its first cb_base_n rates of this anchor kind) counts too, whichever is larger, but only as the
+        (median of its first cb_base_n rates of this anchor kind) counts too, whichever is larger (with a string
+        reference only for a cell that stands out from it by cb_own_gate x ss_warn_c), but only as the
         smaller of two anchors in a row: when another cell moves the string's cut-off, every cell stops in another
         state once, where the table's error differs (a one-cycle step common to the string, not a leak)."""
         cfg = self.cfg
@@ -400,7 +401,9 @@ class PlatingDetectors:
                 self._cb_own[k][c] = own
                 if prev < own:
                     own = prev
-                if leak is None or own > leak:
+                # with a string reference the own baseline only sharpens a cell that stands out anyway: a short
+                # that grows in another cell moves every healthy cell's stopping state together (common mode)
+                if leak is None or (own > leak and leak >= cfg["cb_own_gate"] * cfg["ss_warn_c"]):
                     leak = own
             if leak is not None:
                 # each anchor kind estimates the same leak: an after-charge anchor that sees little (NVP's top

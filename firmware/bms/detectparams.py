@@ -29,6 +29,8 @@ _BASE = {
     "cb_min_slope_v": 1.0,  # OCV slope [V per unit SoC] at which a relaxed voltage reads the plated charge
     "cb_min_dis_frac": 0.5,  # at least this much capacity discharged between two anchors of the same kind
     "cb_base_n": 3,  # each cell's first rates per anchor kind: its own baseline (a sensor offset, its usual loss)
+    "cb_own_gate": 1.0,  # with >= 3 anchored cells the own-baseline rate counts only for a cell that also stands out
+    #                      from the string's median by this fraction of ss_warn_c (else a step common to the string)
     # --- 2. dendrite events during charge: drops of the pseudo-OCV v - R0*i ---
     "dd_skip_s": 30.0,  # ignore the charge onset (nucleation, RC settling)
     "dd_win_s": 20.0,  # a drop is measured against the maximum over this window

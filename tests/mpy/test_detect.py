@@ -220,3 +220,21 @@ def test_charge_balance_finds_a_leak_the_rest_voltage_cannot_show():
     for _ in range(3):
         out, t = _cycle_with_leak(det2, ests, socs, [0.0, 0.0, 0.0], t, 0.004)
         assert [e for e in out if e[1] == ev.SOFT_SHORT] == []
+
+
+def test_charge_balance_ignores_a_drift_common_to_the_string():
+    # after the own baselines are learnt, the current sensor's offset drifts by C/250: every cell's rate over its
+    # own baseline rises alike, none stands out from the string -> quiet; a C/200 leak in the same string still
+    # alarms (against the string's median)
+    cfg = _cfg(ss_min_slope_v=1e9, cb_min_slope_v=0.5, cb_min_dis_frac=0.2)
+    ests = [StubEstimator() for _ in range(4)]
+    for leak, expect in (([0.0] * 4, []), ([0.0, 0.0, 0.0, Q_AH / 200.0], [(3, ev.ALARM)])):
+        det = PlatingDetectors(4, cfg)
+        socs = [0.3] * 4
+        evs = []
+        t = 0.0
+        for k in range(7):
+            drain = leak if k >= 4 else [0.0] * 4
+            out, t = _cycle_with_leak(det, ests, socs, drain, t, 0.004 if k < 4 else 0.004 + Q_AH / 250.0)
+            evs += out
+        assert [(e[0], e[2]) for e in evs if e[1] == ev.SOFT_SHORT] == expect, evs
