@@ -141,13 +141,19 @@ def main(argv=None):
     def within(r, m):
         return r["converge_min"] is not None and r["converge_min"] <= m
 
-    print("targets: drive cases rmse <= 1 %% %s, max <= 3 %% %s; capacity <= 2 %% %s" % (
-        all(r["soc_rmse"] <= 0.01 for r in drives), all(r["soc_max_err"] <= 0.03 for r in drives),
-        all(r["capacity_err"] <= 0.02 for r in res if r["name"].startswith("capacity"))))
-    print("convergence from 30 %% off within 15 min: where the drive visits a steep OCV region (drive-, conv-knee-) %s;"
-          " mid-plateau start %s (%s min; waits for the knee: physics of a flat OCV)" % (
-              all(within(r, 15.0) for r in conv), all(within(r, 15.0) for r in plateau),
-              ", ".join("--" if r["converge_min"] is None else "%.0f" % r["converge_min"] for r in plateau)))
+    knee = [r for r in conv if r["name"].startswith("conv-knee-")]
+
+    def mins(rs):
+        return ", ".join("--" if r["converge_min"] is None else "%.0f" % r["converge_min"] for r in rs)
+
+    print("issue 4 targets on the drive cases (drive-): rmse <= 1 %% %s,"
+          " max <= 3 %% %s, from 30 %% off within 15 min %s; capacity after the fade cycles <= 2 %% %s" % (
+              all(r["soc_rmse"] <= 0.01 for r in drives), all(r["soc_max_err"] <= 0.03 for r in drives),
+              all(within(r, 15.0) for r in drives),
+              all(r["capacity_err"] <= 0.02 for r in res if r["name"].startswith("capacity"))))
+    print("harder starts, 30 %% off within 15 min: near the empty knee (conv-knee-) %s (%s min); mid-plateau %s (%s min;"
+          " waits for the knee: physics of a flat OCV)" % (all(within(r, 15.0) for r in knee), mins(knee),
+                                                          all(within(r, 15.0) for r in plateau), mins(plateau)))
     print("(rmse/max from convergence on; conv_min: first time within 2 % for 5 min, '--' never; steep_mn: true SoC first"
           " on a steep part of the OCV; rej = NIS-gated; rsd = re-seeds)")
 
