@@ -485,7 +485,12 @@ class PlatingDetectors:
         if s < 0.0:
             s = 0.0
         self._dn_s[k][c] = s
-        v = s if s > self._dn_s[1 - k][c] else self._dn_s[1 - k][c]
+        # the string-balance sum less the string's median sum (>= 3 cells): a loss that speeds up in every cell
+        # alike (cold, the whole string ageing) is the string's, not this cell's anomaly
+        s_abs = self._dn_s[0]
+        v = s_abs[c] - _median(s_abs) if self.n >= 3 else s_abs[c]
+        if self._dn_s[1][c] > v:
+            v = self._dn_s[1][c]
         self._assess(out, ev.DEAD_SODIUM, c, v, t_s, cfg["dn_warn"], cfg["dn_alarm"], cfg["dn_crit"])
 
     # ------------------------------------------------------------------ 2. dendrites, 4. nucleation
