@@ -21,6 +21,8 @@ Per detector:
                  separately (false_warnings)
   healthy_cell_cycles   healthy cells x full cycles they ran
   delay_median_s, delay_p95_s   from fault start to the first ALARM-or-worse event on that cell
+  extras: delay_median_cycles, delay_p95_cycles (the same delays counted in profile cycles begun since the fault's
+  start); within_first_rest (faults alarmed by the end of the first whole rest of >= 30 min after their start)
 Stated magnitudes: soft short >= C/200 leakage (r_ohm = 3.4 V / (q/200)); dendrite: critical current density
 x 0.25; dead sodium: dead-sodium rate x 2 (doubling); stripping void: critical stripping current x 0.2;
 nucleation: overshoot x 4 (the bench raises the simulator's nucleation overpotential mid-run for the whole string:
@@ -113,6 +115,10 @@ def run_scenario(sc):
     t = 0.0
     t_max = sc.get("t_max_s", 1e9)
     i_meas = 0.0
+    rests = []  # (start, end) of the profile's rests (true current zero) of >= 30 min
+    cycle_t = []  # when each new cycle of the profile began
+    rest_t0 = None
+    cyc = prof.cycle_index
     while not prof.done(t, st) and t < t_max:
         if nuc is not None and t >= nuc["t_start_s"] and not extra_labels:
             ip = dict(pack.cells.ip)  # a copy: never touch the simulator's module-level tables
@@ -123,6 +129,15 @@ def run_scenario(sc):
                                      "magnitude": nuc["factor"], "unit": "eta_nuc_factor", "source": "injected",
                                      "pack": True})
         i = prof(t, st, math.inf, math.inf)
+        if prof.cycle_index != cyc:
+            cyc = prof.cycle_index
+            cycle_t.append(t)
+        if i == 0.0 and rest_t0 is None:
+            rest_t0 = t
+        elif i != 0.0 and rest_t0 is not None:
+            if t - rest_t0 >= 1800.0:
+                rests.append((rest_t0, t))
+            rest_t0 = None
         st = pack.step(i, dt)
         t = st.t_s
         v_m, i_meas, t_m = sensors.measure(t, i, st)
@@ -135,7 +150,7 @@ def run_scenario(sc):
     labels = [dict(lab) for lab in pack.labels] + extra_labels
     return {"name": sc["name"], "n_cells": n, "n_cycles": prof.cycle_index + 1, "t_end_s": t,
             "events": events, "traces": traces, "labels": labels, "faults": sc.get("faults", ()),
-            "nucleation": nuc}
+            "nucleation": nuc, "rests": rests, "cycle_t": cycle_t}
 
 
 # ---------------------------------------------------------------------------------------------------- the suite
@@ -192,6 +207,8 @@ def score(results, cfg_ref):
         manifest = 0
         detected_manifest = 0
         delays = []
+        delays_cyc = []
+        in_first_rest = 0
         false_alarms = 0
         false_warnings = 0
         healthy_cc = 0
@@ -224,10 +241,15 @@ def score(results, cfg_ref):
                 manifest += shown
                 hits = [e[3] for e in r["events"]
                         if e[0] in cells and e[1] == code and e[2] >= ev.ALARM and e[3] >= t0]
+                # the end of the first whole rest of >= 30 min after the onset (the detectors see a rest's end once
+                # the next phase has lasted seg_min_s: 120 s of slack)
+                first_rest = [b for a, b in r.get("rests", ()) if a >= t0]
                 if hits:
                     detected += 1
                     detected_manifest += shown
                     delays.append(min(hits) - t0)
+                    delays_cyc.append(sum(1 for tc in r.get("cycle_t", ()) if t0 < tc <= min(hits)))
+                    in_first_rest += bool(first_rest) and min(hits) <= first_rest[0] + 120.0
                 vals = [v for c in cells for t, v in r["traces"].get((c, code), ()) if t >= t0]
                 fault_max.append(max(vals, default=-math.inf))
         table[name] = {
@@ -240,6 +262,10 @@ def score(results, cfg_ref):
             "healthy_cell_cycles": healthy_cc,
             "delay_median_s": float(np.median(delays)) if delays else None,
             "delay_p95_s": float(np.percentile(delays, 95)) if delays else None,
+            # extras: delays counted in cycle starts passed, detections by the end of the first rest after onset
+            "delay_median_cycles": float(np.median(delays_cyc)) if delays_cyc else None,
+            "delay_p95_cycles": float(np.percentile(delays_cyc, 95)) if delays_cyc else None,
+            "within_first_rest": in_first_rest / total if total else None,
         }
         roc[name] = (healthy_max, fault_max)
     return table, roc
@@ -338,15 +364,18 @@ def main(argv=None):
         return 0
     print("plating detectors vs labelled faults: %d scenarios, %.0f s%s" % (len(suite), wall,
                                                                           " (quick)" if args.quick else ""))
-    print("%-15s %7s %6s %16s %12s %9s %12s %12s %11s" % (
+    print("%-15s %7s %6s %16s %12s %9s %12s %12s %11s %9s %11s" % (
         "detector", "recall", "faults", "recall_manifest", "false_alarms", "warnings", "healthy_c-c",
-        "delay_med_s", "delay_p95_s"))
+        "delay_med_s", "delay_p95_s", "cyc_med", "first_rest"))
     for name, _ in DETECTORS:
         row = table[name]
-        print("%-15s %7s %6d %12s/%-3d %12d %9d %12d %12s %11s" % (
+        print("%-15s %7s %6d %12s/%-3d %12d %9d %12d %12s %11s %9s %11s" % (
             name, _fmt(row["recall"], ".2f"), row["faults"], _fmt(row["recall_manifest"], ".2f"), row["manifest"],
             row["false_alarms"], row["false_warnings"], row["healthy_cell_cycles"],
-            _fmt(row["delay_median_s"], ".0f"), _fmt(row["delay_p95_s"], ".0f")))
+            _fmt(row["delay_median_s"], ".0f"), _fmt(row["delay_p95_s"], ".0f"),
+            _fmt(row["delay_median_cycles"], ".1f"), _fmt(row["within_first_rest"], ".2f")))
+    print("(cyc_med: median delay in profile cycles begun; first_rest: faults alarmed by the end of the first rest of"
+          " >= 30 min after their onset)")
     print("plots: %s" % ", ".join(plots))
     return 0
 

@@ -78,7 +78,7 @@ def test_stripping_void_found_at_end_of_discharge_and_twin_quiet():
 
 
 def test_dead_sodium_rate_step_found_by_cusum_and_twin_quiet():
-    cfg = {"dn_base_cycles": 2}
+    cfg = {"dn_skip_n": 0, "dn_base_cycles": 2}  # a short run: no settling cycles skipped
     fault = {"faults": [{"kind": "dead_sodium", "cell": 3, "t_start_s": 3 * 11000.0, "factor": 10.0}]}
     _fires_and_twin_quiet(ev.DEAD_SODIUM, 3, fault, n_cycles=7, n_cells=3 + 1, cfg=cfg, **FAST)
 

@@ -96,6 +96,7 @@ class PlatingDetectors:
         self._an_dis = [0.0] * n
         self._dn_hist = ([[] for _ in range(n)], [[] for _ in range(n)])  # string balance, relative loss
         self._dn_s = ([0.0] * n, [0.0] * n)
+        self._dn_last = ([[] for _ in range(n)], [[] for _ in range(n)])  # the last 3 losses: a median of 3
         self._rl_ok = [False] * n
         self._rl_soc = [0.0] * n
         self._rl_d = [0.0] * n
@@ -439,12 +440,13 @@ class PlatingDetectors:
             self._an_soc[c] = soc
             self._an_net[c] = self.ah_net
             self._an_dis[c] = self.ah_dis
-        self._relative_loss(out, t_s, t_c, ests, lowest)
+        self._relative_loss(out, t_s, t_c, ests)
 
-    def _relative_loss(self, out, t_s, t_c, ests, lowest):
-        """Cells above the string's empty end keep some sodium at the cut-off; a cell that loses more than the
-        others keeps less each cycle: loss_c - loss_median = -(d plated_c - median d plated), read from the
-        relaxed OCV on the steep low-SoC branch."""
+    def _relative_loss(self, out, t_s, t_c, ests):
+        """A cell that loses more sodium than the others keeps less at each cut-off: loss_c - loss_median =
+        -(d plated_c - median d plated), read from the relaxed OCV on the steep low-SoC branch.  The string's
+        emptiest cell takes part: once the losing cell is the emptiest the cut-off pins it and the others climb,
+        the same difference."""
         cfg = self.cfg
         q = self.q_nom
         dis = self.ah_dis - self._rl_dis
@@ -455,8 +457,7 @@ class PlatingDetectors:
         m = 0
         for c in range(self.n):
             soc = self._rest_soc[c]
-            good = (lowest + cfg["dn_band"] < soc <= cfg["dn_soc_empty"]
-                    and _ocv_slope(ests[c], soc, t_c[c]) >= cfg["dn_min_slope_v"])
+            good = soc <= cfg["dn_soc_empty"] and _ocv_slope(ests[c], soc, t_c[c]) >= cfg["dn_min_slope_v"]
             has[c] = good and ok[c]
             if has[c]:
                 d[c] = soc - self._rl_soc[c]
@@ -478,10 +479,17 @@ class PlatingDetectors:
         if not relative:
             self.loss_frac[c] = loss
         hist = self._dn_hist[k][c]
-        if len(hist) < cfg["dn_base_cycles"]:
+        if len(hist) < cfg["dn_skip_n"] + cfg["dn_base_cycles"]:
             hist.append(loss)
             return
-        s = self._dn_s[k][c] + loss - _median(hist) - cfg["dn_k"]
+        base = _median(hist[cfg["dn_skip_n"]:])
+        # the CUSUM takes the median of the last three cycles: a reading that jumps for one cycle (two cells that
+        # take turns at the string's cut-off read the pinned one differently) is not a loss rate
+        last = self._dn_last[k][c]
+        last.append(loss)
+        if len(last) > 3:
+            last.pop(0)
+        s = self._dn_s[k][c] + _median(last) - base - cfg["dn_k"]
         if s < 0.0:
             s = 0.0
         self._dn_s[k][c] = s

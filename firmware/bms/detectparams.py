@@ -46,7 +46,9 @@ _BASE = {
     "dn_min_slope_v": 1.0,  # ... where the OCV is steep enough to read the SoC [V per unit SoC]
     "dn_band": 0.003,  # ... for cells within this SoC of the string's emptiest cell (the string's balance is theirs)
     "dn_min_dis_frac": 0.5,  # at least this much capacity discharged between two anchors
-    "dn_base_cycles": 6,  # cycles to learn the baseline loss
+    "dn_skip_n": 2,  # the first per-cycle losses of each cell are not used: the string's cells settle into their order
+    #                  at the cut-off over the first cycles (after assembly, a balance, a first full discharge)
+    "dn_base_cycles": 5,  # cycles to learn the baseline loss (median)
     # expected loss per cycle (fraction of capacity): 0.054 % for Mg/NaF (eScience 2024), about 2/3 of it dead
     # sodium; a doubling of the dead-sodium rate adds ~0.035 %/cycle -> CUSUM slack half of that
     "dn_k": 0.00017,

@@ -238,3 +238,57 @@ def test_charge_balance_ignores_a_drift_common_to_the_string():
             out, t = _cycle_with_leak(det, ests, socs, drain, t, 0.004 if k < 4 else 0.004 + Q_AH / 250.0)
             evs += out
         assert [(e[0], e[2]) for e in evs if e[1] == ev.SOFT_SHORT] == expect, evs
+
+
+def _cycle_to_cutoff(det, ests, socs, dead_frac, t0, dt=10.0):
+    """1 A charge (1 h), rest, 1 A discharge until the emptiest cell is empty (the string's cut-off), rest; while
+    stripping, cell c loses dead_frac[c] of the stripped charge as dead sodium. Voltages are the exact OCV."""
+    out = []
+    t = t0
+    n = len(socs)
+    for i_a, n_s in ((1.0, 3600), (0.0, 1800), (-1.0, 7200), (0.0, 1800)):
+        for _ in range(int(n_s / dt)):
+            if i_a < 0.0 and min(socs) <= 0.0:
+                break  # the cut-off: the string stops when its emptiest cell is empty
+            t += dt
+            dq = i_a * dt / 3600.0 / Q_AH
+            if i_a < 0.0:  # the last step stops exactly at the cut-off
+                for c in range(n):
+                    if socs[c] + dq * (1.0 + dead_frac[c]) < 0.0:
+                        dq = -socs[c] / (1.0 + dead_frac[c])
+            for c in range(n):
+                socs[c] += dq * (1.0 + dead_frac[c]) if i_a < 0.0 else dq
+                if socs[c] < 1e-12:
+                    socs[c] = 0.0
+            out += det.update(t, dt, i_a, [ests[c].ocv(socs[c], 25.0) for c in range(n)], [25.0] * n, ests)
+        if i_a < 0.0:  # the rest after the cut-off
+            for _ in range(int(1800 / dt)):
+                t += dt
+                out += det.update(t, dt, 0.0, [ests[c].ocv(socs[c], 25.0) for c in range(n)], [25.0] * n, ests)
+            break
+    return out, t
+
+
+def test_dead_sodium_relative_loss_follows_the_cell_that_becomes_the_emptiest():
+    # the cell that starts losing more sodium overtakes the string's emptiest within a cycle; the cut-off then pins
+    # it at empty and the others climb instead: the relative estimate (its CUSUM alone) must still see it
+    cfg = _cfg(dn_band=0.0, dn_soc_empty=0.5, dn_min_slope_v=0.5, dn_min_dis_frac=0.2, dn_skip_n=0, dn_base_cycles=3)
+    ests = [StubEstimator() for _ in range(4)]
+    for dead_late in (0.0, 0.01):
+        det = PlatingDetectors(4, cfg)
+        socs = [0.0, 0.004, 0.06, 0.08]  # cell 0 is the emptiest to start with, cell 1 just above it
+        evs = []
+        t = 0.0
+        for k in range(12):
+            dead = [0.002, 0.002, 0.002, 0.002]
+            if k >= 5:
+                dead[1] += dead_late  # from cycle 5 cell 1 loses 1 % more of what it strips (~0.5 %/cycle)
+            out, t = _cycle_to_cutoff(det, ests, socs, dead, t)
+            evs += out
+        alarms = [(e[0], e[2]) for e in evs if e[1] == ev.DEAD_SODIUM and e[2] >= ev.ALARM]
+        if dead_late:
+            assert socs[1] == 0.0  # it became the string's emptiest
+            assert det._dn_s[1][1] >= cfg["dn_alarm"], det._dn_s  # seen by the relative estimate
+            assert alarms[0] == (1, ev.ALARM) and set(a[0] for a in alarms) == {1}, evs
+        else:
+            assert alarms == [] and max(det._dn_s[1]) < cfg["dn_warn"], (evs, det._dn_s)
