@@ -261,11 +261,6 @@ def _cycle_to_cutoff(det, ests, socs, dead_frac, t0, dt=10.0):
                 if socs[c] < 1e-12:
                     socs[c] = 0.0
             out += det.update(t, dt, i_a, [ests[c].ocv(socs[c], 25.0) for c in range(n)], [25.0] * n, ests)
-        if i_a < 0.0:  # the rest after the cut-off
-            for _ in range(int(1800 / dt)):
-                t += dt
-                out += det.update(t, dt, 0.0, [ests[c].ocv(socs[c], 25.0) for c in range(n)], [25.0] * n, ests)
-            break
     return out, t
 
 
