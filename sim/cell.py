@@ -496,6 +496,14 @@ class CellArray:
             self.g_micro[hit] += drop / (self._r_lin_prev[hit] * (v_h - drop))
             self.events.append(("micro", hit, t_s, drop))
 
+    def scale_resistance(self, cells, factor):
+        """The cathode/electrolyte side's resistances times factor, RC time constants kept (an impedance fault)."""
+        for arr in (self.r0, self.r1, self.r2):
+            arr[cells] *= factor
+        self.c1[cells] /= factor
+        self.c2[cells] /= factor
+        self._t_cache = None  # the temperature-scaled copies are recomputed on the next step
+
     def make_soft(self, cells, r_ohm, growth_per_s, micro):
         self.g_short[cells] = 1.0 / r_ohm
         self.g_short_growth[cells] = growth_per_s

@@ -24,6 +24,10 @@ kind               extra keys (defaults)
 ``nucleation``     ``factor`` (4.0): the nucleation overpotential at each plating
                    onset on the bare collector is multiplied by it (a degraded
                    sodiophilic layer).
+``impedance``      ``factor`` (3.0): the cell's ohmic and RC resistances are
+                   multiplied by it, time constants kept (electrolyte dry-out,
+                   a corroded tab or weld): a cell that no longer fits its
+                   model, with no plating trouble of its own.
 =================  ==========================================================
 
 Labels (``Pack.labels``) are dicts ``{"cell", "kind", "t_start_s", "t_end_s",
@@ -36,7 +40,7 @@ for a cell is not opened twice.
 
 import math
 
-KINDS = ("soft_short", "hard_short", "dendrite", "dead_sodium", "void", "nucleation")
+KINDS = ("soft_short", "hard_short", "dendrite", "dead_sodium", "void", "nucleation", "impedance")
 
 _DEFAULTS = {
     "soft_short": {"r_ohm": None, "growth_per_h": 0.0, "micro": True},
@@ -45,6 +49,7 @@ _DEFAULTS = {
     "dead_sodium": {"factor": 5.0, "t_end_s": None},
     "void": {"factor": 0.2},
     "nucleation": {"factor": 4.0},
+    "impedance": {"factor": 3.0},
 }
 
 
@@ -102,6 +107,9 @@ def activate(spec, cells, add_label):
     elif kind == "nucleation":
         cells.nuc_mult[cell] *= spec["factor"]
         add_label(cell, "nucleation", t0, spec["factor"], "eta_nuc_factor", "injected")
+    elif kind == "impedance":
+        cells.scale_resistance([cell], spec["factor"])
+        add_label(cell, "impedance", t0, spec["factor"], "resistance_factor", "injected")
 
 
 def deactivate(spec, cells):

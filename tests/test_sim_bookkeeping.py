@@ -88,9 +88,9 @@ def test_abuse_stays_finite_and_booked(seed):
     """Random currents up to ~4C both ways, step lengths 0.1-60 s, cold to hot, random faults."""
     rng = np.random.default_rng(seed)
     n = 6
-    kinds = ["soft_short", "hard_short", "dendrite", "dead_sodium", "void", "nucleation"]
+    kinds = ["soft_short", "hard_short", "dendrite", "dead_sodium", "void", "nucleation", "impedance"]
     faults = [{"kind": kinds[k], "cell": int(rng.integers(0, n)), "t_start_s": float(rng.uniform(0, 2000))}
-              for k in rng.choice(6, size=3, replace=False)]
+              for k in rng.choice(len(kinds), size=3, replace=False)]
     pack = Pack(cathode=["nvp", "layered-oxide"][seed % 2], interphase=["mg-naf", "bare-cu"][seed // 2],
                 n_cells=n, t_amb_c=float(rng.uniform(-40, 60)), seed=seed, spread=True, faults=faults,
                 soc0=float(rng.uniform(0, 1)))

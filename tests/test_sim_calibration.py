@@ -96,3 +96,20 @@ def test_nucleation_fault_raises_the_dip_of_that_cell_only():
     eta = u[600:900].mean(axis=0) - u[:120].min(axis=0)
     assert eta[1] > 3.0 * eta[0]
     assert [lab["kind"] for lab in pack.labels] == ["nucleation"]
+
+
+def test_impedance_fault_raises_that_cells_polarisation_only():
+    def drops(faults):
+        pack = Pack(n_cells=2, soc0=0.5, faults=faults)
+        pack.run(P.rest(120))
+        v_rest = pack.state.v_cell.copy()
+        for _ in range(300):
+            st = pack.step(-2.0, 1.0)
+        return v_rest - st.v_cell, pack.labels
+
+    healthy, _ = drops([])
+    faulty, labels = drops([{"kind": "impedance", "cell": 1, "factor": 3.0, "t_start_s": 60.0}])
+    assert faulty[0] == pytest.approx(healthy[0], abs=2e-3)  # only the hotter neighbour's warmth
+    # the anode interface and the OCV's own fall are not scaled: a third more drop at least, well below 3x
+    assert 1.3 * healthy[1] < faulty[1] < 3.0 * healthy[1]
+    assert [lab["kind"] for lab in labels] == ["impedance"]
