@@ -14,7 +14,9 @@ voltages/temperatures and the cells' estimators (bms.estimator.CellEstimator: so
                   [fraction of capacity lost in excess].
   NUCLEATION      growth of the voltage overshoot at the onset of a charge from empty over the cell's own baseline [V].
   STRIPPING_VOID  growth of R_end/R_mid (apparent resistance late vs mid discharge) over the cell's own baseline.
-  MODEL_MISMATCH  mean normalised innovation squared of the EKF over a window.
+  MODEL_MISMATCH  mean normalised innovation squared of the EKF over a window against the string; and (its second
+                  channel, a level machine of its own) the cell's step resistance at each rest -> load step
+                  against the string's median, over the cell's own baseline (a resistance rise the EKF absorbs).
 
 Phases come from the string current: charge (i > i_rest), discharge (i < -i_rest), rest; segments shorter than
 seg_min_s are blips. Levels follow foxBMS practice: an event is raised on entry into a higher level (after
@@ -33,6 +35,8 @@ CHG = 1
 DIS = -1
 
 _N_KINDS = 7  # kind codes 1..6 index the per-kind tables
+MM_STEP_SLOT = 7  # the model detector's step-resistance channel: a level slot of its own, reported as MODEL_MISMATCH
+_N_SLOTS = 8
 _K_BOLTZMANN_EV = 8.617e-5
 
 
@@ -46,9 +50,9 @@ class PlatingDetectors:
         self.n = n = n_cells
         self.cfg = cfg
         self.q_nom = cfg["q_nom_ah"]
-        self.level = [[0] * n for _ in range(_N_KINDS)]
-        self.evidence = [[0.0] * n for _ in range(_N_KINDS)]
-        self._pending = [[0] * n for _ in range(_N_KINDS)]
+        self.level = [[0] * n for _ in range(_N_SLOTS)]
+        self.evidence = [[0.0] * n for _ in range(_N_SLOTS)]
+        self._pending = [[0] * n for _ in range(_N_SLOTS)]
         self.trace = None
         self.charge_inhibit = False
         self.i_chg_limit_a = 0.0
@@ -60,6 +64,7 @@ class PlatingDetectors:
         self.phase = REST
         self.seg_t0 = None
         self._last_active = REST  # phase of the last long charge/discharge segment
+        self._rest_t0 = None  # start of the rest before the current charge/discharge segment (blips resume it)
         self.ah_net = 0.0
         self.ah_dis = 0.0
         # rests: relaxed voltage, late-rest voltage fit (soft short), OCV anchors
@@ -137,10 +142,18 @@ class PlatingDetectors:
         self._mm_soc = [0.0] * n
         self._mm_n = 0
         self._mm_t0 = None
+        self._mm_iprev = 0.0  # the previous tick's current: the step's "before" (the voltage: the rest's average)
+        self._mm_r = [0.0] * n
+        self._mm_rhist = ([[] for _ in range(n)], [[] for _ in range(n)])  # per step direction (charge, discharge)
+        self._mm_rlast = ([[] for _ in range(n)], [[] for _ in range(n)])
 
     # ------------------------------------------------------------------ levels
-    def _assess(self, out, kind, c, value, t_s, warn, alarm, crit, delay_n=1):
-        """Level machine of one detector on one cell: raise on entry into a higher level, clear with hysteresis."""
+    def _assess(self, out, kind, c, value, t_s, warn, alarm, crit, delay_n=1, slot=0):
+        """Level machine of one detector on one cell: raise on entry into a higher level, clear with hysteresis.
+        slot: the level table of a second channel of the same detector (default: the kind's own)."""
+        ev_kind = kind
+        if slot:
+            kind = slot
         self.evidence[kind][c] = value
         if self.trace is not None:
             self.trace(c, kind, t_s, value)
@@ -157,7 +170,7 @@ class PlatingDetectors:
             if k >= delay_n:
                 self._pending[kind][c] = 0
                 self.level[kind][c] = target
-                out.append((c, kind, target, t_s, value))
+                out.append((c, ev_kind, target, t_s, value))
                 if target == ev.CRITICAL:
                     self.charge_inhibit = True
             else:
@@ -179,7 +192,7 @@ class PlatingDetectors:
     def clear_inhibit(self):
         """Service action: forget CRITICAL levels and allow charging again."""
         self.charge_inhibit = False
-        for kind in range(1, _N_KINDS):
+        for kind in range(1, _N_SLOTS):
             for c in range(self.n):
                 if self.level[kind][c] == ev.CRITICAL:
                     self.level[kind][c] = 0
@@ -203,10 +216,20 @@ class PlatingDetectors:
             self.phase = ph
             self._start_segment(t_s, ph, i_a, ests)
         elif ph != self.phase:
+            if self.phase == REST and ph != REST and t_s - self.seg_t0 >= cfg["seg_min_s"]:
+                self._step_eval(out, t_s, i_a, v_cell)
+            # a blip (a current spike, a noisy sample over i_rest) inside a rest: the rest goes on, its late-rest
+            # fit intact (a reset there cost a leak its first rest); the anchors taken at the blip are re-taken
+            resume = ph == REST and self._rest_t0 is not None and t_s - self.seg_t0 < cfg["seg_min_s"]
             self._end_segment(out, t_s, t_c, ests)
+            rest_t0 = self._rest_t0
+            self._rest_t0 = self.seg_t0 if self.phase == REST else None
             self.phase = ph
-            self.seg_t0 = t_s
-            self._start_segment(t_s, ph, i_a, ests)
+            if resume:
+                self.seg_t0 = rest_t0
+            else:
+                self.seg_t0 = t_s
+                self._start_segment(t_s, ph, i_a, ests)
         dah = i_a * dt_s / 3600.0
         self.ah_net += dah
         if dah < 0.0:
@@ -221,6 +244,7 @@ class PlatingDetectors:
             self._discharge_tick(t_s, seg_age, i_a, v_cell, t_c, ests)
         self._model_tick(out, t_s, ests)
         self._charge_limit(t_c, ests)
+        self._mm_iprev = i_a
         return out
 
     # ------------------------------------------------------------------ segments
@@ -680,6 +704,39 @@ class PlatingDetectors:
         self._mm_n = 0
         self._mm_t0 = t_s
 
+    def _step_eval(self, out, t_s, i_a, v_cell):
+        """Step resistance dv/di from the rest's averaged voltage (less noise than one sample) to the first sample
+        of the load, per cell against the string's
+        median (>= 3 cells: the same current, temperature and timing for all), then over the cell's own baseline
+        per step direction (the cell-to-cell spread and a charge step's nucleation dip are the cell's own).  The EKF
+        takes a resistance rise into its SoC on a sloping OCV, so NIS alone misses it."""
+        cfg = self.cfg
+        n = self.n
+        di = i_a - self._mm_iprev
+        v0 = self._v_avg
+        if n < 3 or abs(di) < cfg["mm_step_c"] * self.q_nom or v0[0] is None:
+            return
+        r = self._mm_r
+        for c in range(n):
+            r[c] = (v_cell[c] - v0[c]) / di
+            if not r[c] > 0.0:  # not a clean step (a cell at a knee, a sensor glitch): no reading
+                return
+        med = _median(r)
+        k = 0 if di > 0.0 else 1
+        for c in range(n):
+            rel = r[c] / med
+            hist = self._mm_rhist[k][c]
+            if len(hist) < cfg["mm_step_base_n"]:
+                hist.append(rel)
+                continue
+            # the median of the last three steps: one odd step (a cell just off a knee) is not a resistance
+            last = self._mm_rlast[k][c]
+            last.append(rel)
+            if len(last) > 3:
+                last.pop(0)
+            self._assess(out, ev.MODEL_MISMATCH, c, _median(last) / _median(hist), t_s, cfg["mm_r_warn"],
+                         cfg["mm_r_alarm"], 0.0, 1, MM_STEP_SLOT)
+
     # ------------------------------------------------------------------ charge-current limit
     def _charge_limit(self, t_c, ests):
         cfg = self.cfg
@@ -691,7 +748,7 @@ class PlatingDetectors:
                 t_min = t_c[c]
             if ests[c].q_ah < q_min:
                 q_min = ests[c].q_ah
-            for kind in range(1, _N_KINDS):
+            for kind in range(1, _N_SLOTS):
                 if self.level[kind][c] > worst:
                     worst = self.level[kind][c]
         if t_min < cfg["cc_t_min_c"] or self.charge_inhibit:

@@ -82,6 +82,11 @@ _BASE = {
     "mm_alarm": 3.0,
     "mm_crit": 0.0,  # 0: never critical (a model alarm alone should not stop charging)
     "mm_delay_n": 2,  # consecutive windows above a level
+    # model mismatch, second channel: step resistance (rest -> load) relative to the string, over its own baseline
+    "mm_step_c": 0.2,  # only current steps of at least this C-rate
+    "mm_step_base_n": 3,  # steps per direction (charge, discharge) to learn the baseline
+    "mm_r_warn": 1.15,  # healthy cells up to 1.15 (warm NVP: small steps), resistance x3 from 1.20 (cold layered oxide)
+    "mm_r_alarm": 1.18,
     # --- charge-current limit ---
     "cc_max_c": 1.0,  # allowed charge C-rate at 25 C on a fresh cell
     "cc_ea_ev": 0.14,  # Arrhenius of the critical current density (Lowack et al.)
@@ -119,6 +124,7 @@ _LEVELS = (
     ("nu_warn_v", "nu_alarm_v", "nu_crit_v"),
     ("sv_warn", "sv_alarm", "sv_crit"),
     ("mm_warn", "mm_alarm", "mm_crit"),
+    ("mm_r_warn", "mm_r_alarm", None),
 )
 
 
