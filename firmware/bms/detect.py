@@ -216,12 +216,13 @@ class PlatingDetectors:
             self.phase = ph
             self._start_segment(t_s, ph, i_a, ests)
         elif ph != self.phase:
-            if self.phase == REST and ph != REST and t_s - self.seg_t0 >= cfg["seg_min_s"]:
-                self._step_eval(out, t_s, i_a, v_cell)
+            step = self.phase == REST and ph != REST and t_s - self.seg_t0 >= cfg["seg_min_s"]
             # a blip (a current spike, a noisy sample over i_rest) inside a rest: the rest goes on, its late-rest
             # fit intact (a reset there cost a leak its first rest); the anchors taken at the blip are re-taken
             resume = ph == REST and self._rest_t0 is not None and t_s - self.seg_t0 < cfg["seg_min_s"]
             self._end_segment(out, t_s, t_c, ests)
+            if step:  # after the rest's end: its relaxed-OCV anchors are fresh
+                self._step_eval(out, t_s, i_a, v_cell)
             rest_t0 = self._rest_t0
             self._rest_t0 = self.seg_t0 if self.phase == REST else None
             self.phase = ph
@@ -706,15 +707,19 @@ class PlatingDetectors:
 
     def _step_eval(self, out, t_s, i_a, v_cell):
         """Step resistance dv/di from the rest's averaged voltage (less noise than one sample) to the first sample
-        of the load, per cell against the string's
-        median (>= 3 cells: the same current, temperature and timing for all), then over the cell's own baseline
-        per step direction (the cell-to-cell spread and a charge step's nucleation dip are the cell's own).  The EKF
-        takes a resistance rise into its SoC on a sloping OCV, so NIS alone misses it."""
+        of the load, per cell against the string's median (>= 3 cells: the same current, temperature and timing
+        for all), then over the cell's own baseline per step direction (the cell-to-cell spread and a charge step's
+        nucleation dip are the cell's own).  The EKF takes a resistance rise into its SoC on a sloping OCV, so NIS
+        alone misses it."""
         cfg = self.cfg
         n = self.n
         di = i_a - self._mm_iprev
         v0 = self._v_avg
         if n < 3 or abs(di) < cfg["mm_step_c"] * self.q_nom or v0[0] is None:
+            return
+        # a charge from the string's empty end carries the nucleation dip of the cells on a bare collector, and
+        # which cells those are drifts with their place at the cut-off: not the cells' resistance
+        if di > 0.0 and (not self._rest_fresh or min(self._rest_soc) < cfg["mm_step_soc_min"]):
             return
         r = self._mm_r
         for c in range(n):

@@ -85,8 +85,9 @@ _BASE = {
     # model mismatch, second channel: step resistance (rest -> load) relative to the string, over its own baseline
     "mm_step_c": 0.2,  # only current steps of at least this C-rate
     "mm_step_base_n": 3,  # steps per direction (charge, discharge) to learn the baseline
-    "mm_r_warn": 1.15,  # healthy cells up to 1.15 (warm NVP: small steps), resistance x3 from 1.20 (cold layered oxide)
-    "mm_r_alarm": 1.18,
+    "mm_step_soc_min": 0.05,  # no charge steps from a rest where the string's emptiest cell reads below this SoC
+    "mm_r_warn": 1.14,  # healthy cells up to 1.12 (warm: ~30 mV steps), resistance x3 from 1.20 (cold layered oxide)
+    "mm_r_alarm": 1.17,
     # --- charge-current limit ---
     "cc_max_c": 1.0,  # allowed charge C-rate at 25 C on a fresh cell
     "cc_ea_ev": 0.14,  # Arrhenius of the critical current density (Lowack et al.)
