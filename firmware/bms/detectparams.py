@@ -71,8 +71,8 @@ _BASE = {
     "sv_end_hi": 0.22,
     "sv_min_c": 0.1,  # only discharges above this C-rate (polarisation must be measurable)
     "sv_base_n": 3,
-    "sv_warn": 0.3,  # growth of R_end/R_mid over the baseline ratio
-    "sv_alarm": 0.35,
+    "sv_warn": 0.17,  # growth of R_end/R_mid over the baseline ratio (healthy <= 0.12 in both suites)
+    "sv_alarm": 0.2,
     "sv_crit": 3.0,
     # --- 6. model mismatch: mean NIS over a window ---
     "mm_win_s": 600.0,
