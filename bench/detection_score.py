@@ -28,10 +28,11 @@ Stated magnitudes: soft short >= C/200 leakage (r_ohm = 3.4 V / (q/200)); dendri
 x 0.25; dead sodium: dead-sodium rate x 2 (doubling); stripping void: critical stripping current x 0.2;
 nucleation: overshoot x 4 (the bench raises the simulator's nucleation overpotential mid-run for the whole string:
 it counts as one fault, found if any cell alarms); model mismatch: ohmic and RC resistances x 3 (the simulator's
-``impedance`` fault: a cell that no longer behaves like its model, with no plating trouble); the extra
-``catch_all`` is the share of the other detectors' faults it also alarms on.  An injected fault may not manifest within the run (e.g. a lowered
-critical current density that ordinary charging never exceeds when warm): "manifest" counts the faults whose cell
-got a physics label (dendrite, short, void) from the simulator, recall_manifest the recall over those.
+``impedance`` fault: a cell that no longer behaves like its model, with no plating trouble); its extra
+``catch_all`` is the share of the other detectors' faults it also alarms on.  An injected fault may not manifest
+within the run (e.g. a lowered critical current density that ordinary charging never exceeds when warm):
+"manifest" counts the faults whose cell got a physics label (dendrite, short, void) from the simulator,
+recall_manifest the recall over those.
 
 ROC-style plots: each detector's evaluations are traced (PlatingDetectors.trace); for a threshold sweep,
 a fault counts as detected when any evaluation after its start reaches the threshold, a healthy cell-scenario
@@ -295,10 +296,9 @@ def score(results, cfg_ref):
             "delay_p95_cycles": float(np.percentile(delays_cyc, 95)) if delays_cyc else None,
             "within_first_rest": in_first_rest / total if total else None,
         }
-        if name == "model_mismatch":
-            table[name]["catch_all"] = others_hit / others if others else None
         roc[name] = (healthy_max, fault_max)
         if name == "model_mismatch":
+            table[name]["catch_all"] = others_hit / others if others else None
             roc["model_mismatch_step"] = (step_h, step_f)
     return table, roc
 
