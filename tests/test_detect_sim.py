@@ -122,3 +122,10 @@ def test_model_mismatch_flags_the_cell_whose_model_is_wrong(wrong_model):
         events += det.update(t, dt, i_m, v, t_m.tolist(), ests)
     flagged = sorted(set(e[0] for e in events if e[1] == ev.MODEL_MISMATCH and e[2] >= ev.ALARM))
     assert flagged == ([0] if wrong_model else []), events
+
+
+def test_resistance_rise_is_a_model_mismatch_and_twin_quiet():
+    # layered oxide: its sloping OCV lets the EKF absorb the rise into its SoC, so the step channel must see it
+    fault = {"faults": [{"kind": "impedance", "cell": 2, "t_start_s": 3.5 * 9000.0, "factor": 3.0}]}
+    _fires_and_twin_quiet(ev.MODEL_MISMATCH, 2, fault, cathode="layered-oxide", n_cycles=7, dt_s=5.0, rest_s=900.0,
+                          **FAST)
