@@ -34,9 +34,8 @@ REST = 0
 CHG = 1
 DIS = -1
 
-_N_KINDS = 7  # kind codes 1..6 index the per-kind tables
 MM_STEP_SLOT = 7  # the model detector's step-resistance channel: a level slot of its own, reported as MODEL_MISMATCH
-_N_SLOTS = 8
+_N_SLOTS = 8  # level tables: kind codes 1..6, then MM_STEP_SLOT
 _K_BOLTZMANN_EV = 8.617e-5
 
 
@@ -142,7 +141,6 @@ class PlatingDetectors:
         self._mm_soc = [0.0] * n
         self._mm_n = 0
         self._mm_t0 = None
-        self._mm_iprev = 0.0  # the previous tick's current: the step's "before" (the voltage: the rest's average)
         self._mm_r = [0.0] * n
         self._mm_rhist = ([[] for _ in range(n)], [[] for _ in range(n)])  # per step direction (charge, discharge)
         self._mm_rlast = ([[] for _ in range(n)], [[] for _ in range(n)])
@@ -245,7 +243,6 @@ class PlatingDetectors:
             self._discharge_tick(t_s, seg_age, i_a, v_cell, t_c, ests)
         self._model_tick(out, t_s, ests)
         self._charge_limit(t_c, ests)
-        self._mm_iprev = i_a
         return out
 
     # ------------------------------------------------------------------ segments
@@ -510,11 +507,7 @@ class PlatingDetectors:
         base = _median(hist[cfg["dn_skip_n"]:])
         # the CUSUM takes the median of the last three cycles: a reading that jumps for one cycle (two cells that
         # take turns at the string's cut-off read the pinned one differently) is not a loss rate
-        last = self._dn_last[k][c]
-        last.append(loss)
-        if len(last) > 3:
-            last.pop(0)
-        s = self._dn_s[k][c] + _median(last) - base - cfg["dn_k"]
+        s = self._dn_s[k][c] + _median_last3(self._dn_last[k][c], loss) - base - cfg["dn_k"]
         if s < 0.0:
             s = 0.0
         self._dn_s[k][c] = s
@@ -708,12 +701,12 @@ class PlatingDetectors:
     def _step_eval(self, out, t_s, i_a, v_cell):
         """Step resistance dv/di from the rest's averaged voltage (less noise than one sample) to the first sample
         of the load, per cell against the string's median (>= 3 cells: the same current, temperature and timing
-        for all), then over the cell's own baseline per step direction (the cell-to-cell spread and a charge step's
-        nucleation dip are the cell's own).  The EKF takes a resistance rise into its SoC on a sloping OCV, so NIS
-        alone misses it."""
+        for all), then over the cell's own baseline per step direction (the cell-to-cell spread is the cell's own).
+        The EKF takes a resistance rise into its SoC on a sloping OCV, so NIS alone misses it.  The rest's own
+        current (below i_rest) is the same for every cell, so the ratio to the median does not need it."""
         cfg = self.cfg
         n = self.n
-        di = i_a - self._mm_iprev
+        di = i_a
         v0 = self._v_avg
         if n < 3 or abs(di) < cfg["mm_step_c"] * self.q_nom or v0[0] is None:
             return
@@ -735,12 +728,8 @@ class PlatingDetectors:
                 hist.append(rel)
                 continue
             # the median of the last three steps: one odd step (a cell just off a knee) is not a resistance
-            last = self._mm_rlast[k][c]
-            last.append(rel)
-            if len(last) > 3:
-                last.pop(0)
-            self._assess(out, ev.MODEL_MISMATCH, c, _median(last) / _median(hist), t_s, cfg["mm_r_warn"],
-                         cfg["mm_r_alarm"], 0.0, 1, MM_STEP_SLOT)
+            self._assess(out, ev.MODEL_MISMATCH, c, _median_last3(self._mm_rlast[k][c], rel) / _median(hist), t_s,
+                         cfg["mm_r_warn"], cfg["mm_r_alarm"], 0.0, 1, MM_STEP_SLOT)
 
     # ------------------------------------------------------------------ charge-current limit
     def _charge_limit(self, t_c, ests):
@@ -800,6 +789,14 @@ def _ocv_slope(est, soc, t_c):
     if b > 1.0:
         b = 1.0
     return (est.ocv(b, t_c) - est.ocv(a, t_c)) / (b - a)
+
+
+def _median_last3(buf, x):
+    """Append x to buf, keep its last three values, return their median."""
+    buf.append(x)
+    if len(buf) > 3:
+        buf.pop(0)
+    return _median(buf)
 
 
 def _median(xs):
