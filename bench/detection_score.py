@@ -25,7 +25,7 @@ Per detector:
   extras: delay_median_cycles, delay_p95_cycles (the same delays counted in profile cycles begun since the fault's
   start); within_first_rest (faults alarmed by the end of the first whole rest of >= 30 min after their start)
 Stated magnitudes: soft short >= C/200 leakage (r_ohm = 3.4 V / (q/200)); dendrite: critical current density
-x 0.25; dead sodium: dead-sodium rate x 2 (doubling); stripping void: critical stripping current x 0.2;
+x 0.25 and at most 0.75 x the 0.5C charge's current density (dendrite_ccd_factor: x 0.18 at 45 degC); dead sodium: dead-sodium rate x 2 (doubling); stripping void: critical stripping current x 0.2;
 nucleation: overshoot x 4 (the bench raises the simulator's nucleation overpotential mid-run for the whole string:
 it counts as one fault, found if any cell alarms); model mismatch: ohmic and RC resistances x 3 (the simulator's
 ``impedance`` fault: a cell that no longer behaves like its model, with no plating trouble); its extra
@@ -54,6 +54,7 @@ from bms import cellparams, detectparams  # noqa: E402
 from bms import events as ev  # noqa: E402
 from bms.detect import MM_STEP_SLOT, PlatingDetectors  # noqa: E402
 from bms.estimator import CellEstimator  # noqa: E402
+from sim import params as P  # noqa: E402
 from sim import profiles  # noqa: E402
 from sim.pack import Pack  # noqa: E402
 from sim.sensors import SensorModel  # noqa: E402
@@ -159,6 +160,17 @@ def run_scenario(sc):
 
 
 # ---------------------------------------------------------------------------------------------------- the suite
+def dendrite_ccd_factor(interphase, t_amb_c, c_chg=0.5):
+    """The dendrite fault's stated magnitude: the cell's critical current density x 0.25, and at most 0.75 x the
+    charge's current density at the string's temperature.  A plain x 0.25 leaves a Mg/NaF cell's CCD at 45 degC
+    (1.41 x its 25 degC value) above a 0.5C charge: nothing grows and there is no fault to find."""
+    ip = P.INTERPHASES[interphase]
+    z = (1.0 / (t_amb_c + 273.15) - 1.0 / P.T_REF_K) / P.R_GAS
+    ccd_t = ip["j_ccd_ma_cm2"] / math.exp(P.CELL["ea_ccd"] * z)
+    j_chg = c_chg * P.CELL["loading_mah_cm2"]  # mA/cm^2 at c_chg
+    return min(0.25, 0.75 * j_chg / ccd_t)
+
+
 CYCLE_S = 17000.0  # rough length of one 0.5C cycle with 30 min rests (fault start times are placed with it)
 CELLS = (("nvp", "mg-naf"), ("layered-oxide", "mg-naf"))
 
@@ -190,7 +202,8 @@ def build_suite(quick, seed0=100):
                     sc["faults"] = [{"kind": "soft_short", "cell": cell, "t_start_s": t0, "micro": False,
                                      "r_ohm": 3.4 / (Q_AH / 200.0)}]
                 elif kind == "dendrite":
-                    sc["faults"] = [{"kind": "dendrite", "cell": cell, "t_start_s": t0, "ccd_factor": 0.25}]
+                    sc["faults"] = [{"kind": "dendrite", "cell": cell, "t_start_s": t0,
+                                     "ccd_factor": dendrite_ccd_factor(interphase, t)}]
                 elif kind == "void":
                     sc["faults"] = [{"kind": "void", "cell": cell, "t_start_s": t0, "factor": 0.2}]
                 elif kind == "nucleation":
