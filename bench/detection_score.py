@@ -30,9 +30,10 @@ nucleation: overshoot x 4 (the bench raises the simulator's nucleation overpoten
 it counts as one fault, found if any cell alarms); model mismatch: ohmic and RC resistances x 3 (the simulator's
 ``impedance`` fault: a cell that no longer behaves like its model, with no plating trouble); its extra
 ``catch_all`` is the share of the other detectors' faults it also alarms on.  An injected fault may not manifest
-within the run (e.g. a lowered critical current density that ordinary charging never exceeds when warm):
-"manifest" counts the faults whose cell got a physics label (dendrite, short, void) from the simulator,
-recall_manifest the recall over those.
+within the run: "manifest" counts the dendrite faults whose cell got a physics label (dendrite, short) from the
+simulator, and the dead-sodium faults whose cell set the string's cut-off (had the least plated sodium at the end
+of a discharge, truth) after the onset: a cell with sodium in reserve at every cut-off shows no trace of a faster
+loss at its terminals (its cathode's state does not depend on it); recall_manifest is the recall over those.
 
 ROC-style plots: each detector's evaluations are traced (PlatingDetectors.trace); for a threshold sweep,
 a fault counts as detected when any evaluation after its start reaches the threshold, a healthy cell-scenario
@@ -52,7 +53,7 @@ sys.path.insert(0, os.path.dirname(HERE))
 
 from bms import cellparams, detectparams  # noqa: E402
 from bms import events as ev  # noqa: E402
-from bms.detect import MM_STEP_SLOT, PlatingDetectors  # noqa: E402
+from bms.detect import DN_CUT_SLOT, MM_STEP_SLOT, PlatingDetectors  # noqa: E402
 from bms.estimator import CellEstimator  # noqa: E402
 from sim import params as P  # noqa: E402
 from sim import profiles  # noqa: E402
@@ -87,7 +88,9 @@ THRESHOLD_KEYS = {  # (warn, alarm) keys of detectparams per detector, for the R
     "stripping_void": ("sv_warn", "sv_alarm"),
     "model_mismatch": ("mm_warn", "mm_alarm"),
     "model_mismatch_step": ("mm_r_warn", "mm_r_alarm"),  # its step-resistance channel (a level slot of its own)
+    "dead_sodium_cut": ("dn_cut_warn", "dn_cut_alarm"),  # the string's loss at its cut-off (a level slot of its own)
 }
+SLOT_CHANNELS = {"model_mismatch": ("model_mismatch_step", MM_STEP_SLOT), "dead_sodium": ("dead_sodium_cut", DN_CUT_SLOT)}
 SENSORS = {"v_noise_v": 1e-3, "i_noise_a": 5e-3, "i_gain": 0.002, "i_offset_a": 0.002, "t_noise_c": 0.2,
            "adc_bits": 16}
 
@@ -124,6 +127,8 @@ def run_scenario(sc):
     rests = []  # (start, end) of the profile's rests (true current zero) of >= 30 min
     cycle_t = []  # when each new cycle of the profile began
     rest_t0 = None
+    i_prev = 0.0
+    cutoff_cells = []  # (t, cell with the least plated sodium) at the end of each discharge
     cyc = prof.cycle_index
     while not prof.done(t, st) and t < t_max:
         if nuc is not None and t >= nuc["t_start_s"] and not extra_labels:
@@ -144,6 +149,9 @@ def run_scenario(sc):
             if t - rest_t0 >= 1800.0:
                 rests.append((rest_t0, t))
             rest_t0 = None
+        if i == 0.0 and i_prev < 0.0:  # the end of a discharge: which cell ran out of sodium (truth)
+            cutoff_cells.append((t, int(np.argmin(pack.cells.q_plated))))
+        i_prev = i
         st = pack.step(i, dt)
         t = st.t_s
         v_m, i_meas, t_m = sensors.measure(t, i, st)
@@ -156,7 +164,7 @@ def run_scenario(sc):
     labels = [dict(lab) for lab in pack.labels] + extra_labels
     return {"name": sc["name"], "n_cells": n, "n_cycles": prof.cycle_index + 1, "t_end_s": t,
             "events": events, "traces": traces, "labels": labels, "faults": sc.get("faults", ()),
-            "nucleation": nuc, "rests": rests, "cycle_t": cycle_t}
+            "nucleation": nuc, "rests": rests, "cycle_t": cycle_t, "cutoff_cells": cutoff_cells}
 
 
 # ---------------------------------------------------------------------------------------------------- the suite
@@ -242,7 +250,8 @@ def score(results, cfg_ref):
         healthy_cc = 0
         fault_max = []
         healthy_max = []
-        step_h, step_f = [], []  # model mismatch: the step-resistance channel's own sweep
+        slot = SLOT_CHANNELS.get(name)  # a second channel with a level slot of its own: its own sweep
+        slot_h, slot_f = [], []
         others = others_hit = 0
         for r in results:
             labelled = set(lab["cell"] for lab in r["labels"])
@@ -256,8 +265,8 @@ def score(results, cfg_ref):
                 false_warnings += sum(1 for e in evs if e[2] == ev.WARNING)
                 tr = r["traces"].get((c, code), ())
                 healthy_max.append(max([v for _, v in tr], default=-math.inf))
-                if name == "model_mismatch":
-                    step_h.append(max([v for _, v in r["traces"].get((c, MM_STEP_SLOT), ())], default=-math.inf))
+                if slot:
+                    slot_h.append(max([v for _, v in r["traces"].get((c, slot[1]), ())], default=-math.inf))
             groups = {}  # a pack-wide fault (the bench's nucleation injection) is one fault found on any cell
             for lab in injected:
                 key = (lab["kind"], lab["t_start_s"]) if lab.get("pack") else (lab["kind"], lab["cell"])
@@ -275,8 +284,12 @@ def score(results, cfg_ref):
                 total += 1
                 t0 = labs[0]["t_start_s"]
                 cells = set(lab["cell"] for lab in labs)
-                shown = labs[0]["kind"] != "dendrite" or any(
-                    lab["source"] == "physics" and lab["cell"] in cells for lab in r["labels"])
+                if labs[0]["kind"] == "dendrite":  # it grew through: a physics label from the simulator
+                    shown = any(lab["source"] == "physics" and lab["cell"] in cells for lab in r["labels"])
+                elif labs[0]["kind"] == "dead_sodium":  # the cell set the string's cut-off after the onset (truth)
+                    shown = any(t >= t0 and c in cells for t, c in r.get("cutoff_cells", ()))
+                else:
+                    shown = True
                 manifest += shown
                 hits = [e[3] for e in r["events"]
                         if e[0] in cells and e[1] == code and e[2] >= ev.ALARM and e[3] >= t0]
@@ -291,8 +304,8 @@ def score(results, cfg_ref):
                     in_first_rest += bool(first_rest) and min(hits) <= first_rest[0] + 120.0
                 vals = [v for c in cells for t, v in r["traces"].get((c, code), ()) if t >= t0]
                 fault_max.append(max(vals, default=-math.inf))
-                if name == "model_mismatch":
-                    step_f.append(max([v for c in cells for t, v in r["traces"].get((c, MM_STEP_SLOT), ())
+                if slot:
+                    slot_f.append(max([v for c in cells for t, v in r["traces"].get((c, slot[1]), ())
                                        if t >= t0], default=-math.inf))
         table[name] = {
             "recall": detected / total if total else None,
@@ -310,9 +323,10 @@ def score(results, cfg_ref):
             "within_first_rest": in_first_rest / total if total else None,
         }
         roc[name] = (healthy_max, fault_max)
+        if slot:
+            roc[slot[0]] = (slot_h, slot_f)
         if name == "model_mismatch":
             table[name]["catch_all"] = others_hit / others if others else None
-            roc["model_mismatch_step"] = (step_h, step_f)
     return table, roc
 
 

@@ -14,7 +14,7 @@ from detection_score import run_scenario  # noqa: E402
 
 from bms import cellparams, detectparams  # noqa: E402
 from bms import events as ev  # noqa: E402
-from bms.detect import PlatingDetectors  # noqa: E402
+from bms.detect import DN_CUT_SLOT, PlatingDetectors  # noqa: E402
 from bms.estimator import CellEstimator  # noqa: E402
 from sim import profiles  # noqa: E402
 from sim.pack import Pack  # noqa: E402
@@ -81,6 +81,22 @@ def test_dead_sodium_rate_step_found_by_cusum_and_twin_quiet():
     cfg = {"dn_skip_n": 0, "dn_base_cycles": 2}  # a short run: no settling cycles skipped
     fault = {"faults": [{"kind": "dead_sodium", "cell": 3, "t_start_s": 3 * 11000.0, "factor": 10.0}]}
     _fires_and_twin_quiet(ev.DEAD_SODIUM, 3, fault, n_cycles=7, n_cells=3 + 1, cfg=cfg, **FAST)
+
+
+def test_dead_sodium_doubling_in_the_cell_that_sets_the_cut_off_found_at_the_cut_off():
+    # a doubled dead-sodium rate (the bench's magnitude) in the cell that ends up setting the string's cut-off: the
+    # string's net charge per cycle rises by that cell's extra loss, with no OCV table in the reading.  The twin
+    # may warn once when its cut-off passes from one cell to another (the step of their residues), never alarm.
+    cfg = {"dn_skip_n": 1, "dn_base_cycles": 3}
+    fault = {"faults": [{"kind": "dead_sodium", "cell": 3, "t_start_s": 4 * 10700.0, "factor": 2.0}]}
+    faulty = run_scenario(_scenario(n_cycles=10, cfg=cfg, **fault, **FAST))
+    twin = run_scenario(_scenario(n_cycles=10, cfg=cfg, **FAST))
+    alarm = detectparams.preset("nvp-mg-naf")["dn_cut_alarm"]
+    assert faulty["cutoff_cells"][-1][1] == 3  # the simulator's truth: cell 3 runs out of sodium first
+    assert _alarms(faulty, ev.DEAD_SODIUM) == [3], faulty["events"]
+    assert max(v for t, v in faulty["traces"][(3, DN_CUT_SLOT)]) >= alarm
+    assert _alarms(twin, ev.DEAD_SODIUM) == [], twin["events"]
+    assert max(v for (c, k), tr in twin["traces"].items() if k == DN_CUT_SLOT for t, v in tr) < alarm
 
 
 def test_nucleation_growth_found_at_charge_onset_and_twin_quiet():

@@ -11,7 +11,8 @@ voltages/temperatures and the cells' estimators (bms.estimator.CellEstimator: so
                   string when it has >= 3 cells), and each full cycle's charge balance beyond the expected loss.
   DENDRITE        drops of the pseudo-OCV v - R0*i during charge against its recent maximum [V].
   DEAD_SODIUM     CUSUM of the per-cycle charge balance (charge in - charge out) over the cell's own baseline
-                  [fraction of capacity lost in excess].
+                  [fraction of capacity lost in excess]; and (a level slot of its own) the string's loss per cycle
+                  at its cut-off, which is the loss of the cell that sets the cut-off, over the string's baseline.
   NUCLEATION      growth of the voltage overshoot at the onset of a charge from empty over the cell's own baseline [V].
   STRIPPING_VOID  growth of R_end/R_mid (apparent resistance late vs mid discharge) over the cell's own baseline.
   MODEL_MISMATCH  mean normalised innovation squared of the EKF over a window against the string; and (its second
@@ -35,7 +36,8 @@ CHG = 1
 DIS = -1
 
 MM_STEP_SLOT = 7  # the model detector's step-resistance channel: a level slot of its own, reported as MODEL_MISMATCH
-_N_SLOTS = 8  # level tables: kind codes 1..6, then MM_STEP_SLOT
+DN_CUT_SLOT = 8  # the dead-sodium detector's cut-off channel: a level slot of its own, reported as DEAD_SODIUM
+_N_SLOTS = 9  # level tables: kind codes 1..6, then MM_STEP_SLOT, DN_CUT_SLOT
 _K_BOLTZMANN_EV = 8.617e-5
 
 
@@ -106,6 +108,12 @@ class PlatingDetectors:
         self._rl_d = [0.0] * n
         self._rl_has = [False] * n
         self._rl_dis = 0.0
+        self._cut_ok = False  # the string's cut-off anchor: the counters at the last rest after an emptying
+        self._cut_net = 0.0
+        self._cut_dis = 0.0
+        self._cut_hist = []  # the first readings, for the baseline
+        self._cut_base = None
+        self._cut_s = 0.0
         # dendrite
         self._dd_w = 0
         self._dd_imax = 0.0
@@ -463,6 +471,44 @@ class PlatingDetectors:
             self._an_net[c] = self.ah_net
             self._an_dis[c] = self.ah_dis
         self._relative_loss(out, t_s, t_c, ests)
+        self._cut_anchor(out, t_s, t_c, ests, lowest)
+
+    def _cut_anchor(self, out, t_s, t_c, ests, lowest):
+        """The string's own loss per cycle, read at its cut-off. A discharge that stops because a cell ran out of
+        sodium (the emptiest cell's relaxed OCV on the bare-collector branch, below dn_cut_soc) leaves that cell in
+        the same state every time, so between two such rests the string's net charge in is the loss of the cell
+        that sets the cut-off, whichever cell it is, with no OCV table in the reading: the table's first segment
+        misreads residues of a few mAh by up to 10x. A faster loss shows as soon as the losing cell sets the
+        cut-off: either it already did, or it takes over from the previous one. The cut-off's sampling error
+        (one sample's charge) of one anchor cancels in the next reading."""
+        cfg = self.cfg
+        q = self.q_nom
+        c = self._rest_soc.index(lowest)
+        if lowest > cfg["dn_cut_soc"] or _ocv_slope(ests[c], lowest, t_c[c]) < cfg["dn_min_slope_v"]:
+            return  # not emptied (a partial discharge, a string cut short by another fault): wait for the next
+        if self._cut_ok:
+            dis = self.ah_dis - self._cut_dis
+            if dis < cfg["dn_min_dis_frac"] * q:
+                return  # too little discharged to tell: keep the anchor
+            self._cut_eval(out, c, t_s, (self.ah_net - self._cut_net) / dis)
+        self._cut_ok = True
+        self._cut_net = self.ah_net
+        self._cut_dis = self.ah_dis
+
+    def _cut_eval(self, out, c, t_s, loss):
+        """CUSUM of the string's loss per cycle at the cut-off over its own baseline (the median of dn_base_cycles
+        readings after dn_skip_n), raised on the cell that sets the cut-off."""
+        cfg = self.cfg
+        if self._cut_base is None:
+            hist = self._cut_hist
+            hist.append(loss)
+            if len(hist) == cfg["dn_skip_n"] + cfg["dn_base_cycles"]:
+                self._cut_base = _median(hist[cfg["dn_skip_n"]:])
+            return
+        s = self._cut_s + loss - self._cut_base - cfg["dn_cut_k"]
+        self._cut_s = s if s > 0.0 else 0.0
+        self._assess(out, ev.DEAD_SODIUM, c, self._cut_s, t_s, cfg["dn_cut_warn"], cfg["dn_cut_alarm"],
+                     cfg["dn_crit"], slot=DN_CUT_SLOT)
 
     def _relative_loss(self, out, t_s, t_c, ests):
         """A cell that loses more sodium than the others keeps less at each cut-off: loss_c - loss_median =
@@ -515,8 +561,13 @@ class PlatingDetectors:
         # alike (cold, the whole string ageing) is the string's, not this cell's anomaly
         s_abs = self._dn_s[0]
         v = s_abs[c] - _median(s_abs) if self.n >= 3 else s_abs[c]
-        if self._dn_s[1][c] > v:
-            v = self._dn_s[1][c]
+        # the relative estimate's scale rests on the OCV table's shape at the empty end (off by up to 10x there):
+        # it may raise up to dn_rel_max (a warning by default), never an alarm on its own
+        rel = self._dn_s[1][c]
+        if rel > cfg["dn_rel_max"]:
+            rel = cfg["dn_rel_max"]
+        if rel > v:
+            v = rel
         self._assess(out, ev.DEAD_SODIUM, c, v, t_s, cfg["dn_warn"], cfg["dn_alarm"], cfg["dn_crit"])
 
     # ------------------------------------------------------------------ 2. dendrites, 4. nucleation

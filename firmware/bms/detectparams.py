@@ -55,6 +55,12 @@ _BASE = {
     "dn_warn": 0.0025,  # CUSUM levels: loss in excess of the baseline + slack, fraction of capacity (ROC)
     "dn_alarm": 0.0035,
     "dn_crit": 0.02,
+    "dn_rel_max": 0.0025,  # the relative estimate's sum counts up to this: a warning, not an alarm (docs)
+    # the string's loss at its cut-off (the cell that sets it): CUSUM slack and levels, fraction of capacity
+    "dn_cut_soc": 0.01,  # read only after discharges that emptied a cell (relaxed-OCV SoC below this)
+    "dn_cut_k": 0.00008,  # half the smallest target: a doubled dead-sodium rate adds ~0.17 per mille warm
+    "dn_cut_warn": 0.0006,  # healthy strings stayed below 0.5 per mille in both suites (ROC)
+    "dn_cut_alarm": 0.0008,
     # --- 4. nucleation overpotential: overshoot at the onset of a charge from empty ---
     "nu_soc_max": 0.01,  # only charges that start from (nearly) bare collector (relaxed-OCV SoC)
     "nu_q_early": (0.0015, 0.0035),  # charge passed (fraction of capacity) where the overpotential still shows
@@ -102,8 +108,11 @@ _PRESETS = {
     "nvp-mg-naf": {},
     "layered-oxide-mg-naf": {},
     # bare collectors: faster baseline loss (inferred 4x), larger nucleation overshoot, lower critical current
-    "nvp-bare-cu": {"dn_k": 0.0007, "dn_warn": 0.006, "dn_alarm": 0.009, "cc_max_c": 0.5},
-    "layered-oxide-bare-cu": {"dn_k": 0.0007, "dn_warn": 0.006, "dn_alarm": 0.009, "cc_max_c": 0.5},
+    # (the cut-off channel: slack x4 with the loss rate, levels x2; not scored by the bench)
+    "nvp-bare-cu": {"dn_k": 0.0007, "dn_warn": 0.006, "dn_alarm": 0.009, "dn_rel_max": 0.006, "dn_cut_k": 0.0003,
+                    "dn_cut_warn": 0.0012, "dn_cut_alarm": 0.0016, "cc_max_c": 0.5},
+    "layered-oxide-bare-cu": {"dn_k": 0.0007, "dn_warn": 0.006, "dn_alarm": 0.009, "dn_rel_max": 0.006,
+                              "dn_cut_k": 0.0003, "dn_cut_warn": 0.0012, "dn_cut_alarm": 0.0016, "cc_max_c": 0.5},
 }
 
 PRESET_NAMES = tuple(sorted(_PRESETS))
@@ -122,6 +131,7 @@ _LEVELS = (
     ("ss_warn_c", "ss_alarm_c", "ss_crit_c"),
     ("dd_warn_v", "dd_alarm_v", "dd_crit_v"),
     ("dn_warn", "dn_alarm", "dn_crit"),
+    ("dn_cut_warn", "dn_cut_alarm", "dn_crit"),
     ("nu_warn_v", "nu_alarm_v", "nu_crit_v"),
     ("sv_warn", "sv_alarm", "sv_crit"),
     ("mm_warn", "mm_alarm", "mm_crit"),

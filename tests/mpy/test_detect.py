@@ -2,7 +2,7 @@
 # (tests/test_on_micropython.py). Scenario tests against the simulator are in tests/test_detect.py.
 from bms import detectparams
 from bms import events as ev
-from bms.detect import MM_STEP_SLOT, PlatingDetectors
+from bms.detect import DN_CUT_SLOT, MM_STEP_SLOT, PlatingDetectors
 
 Q_AH = 2.0
 
@@ -260,13 +260,15 @@ def _cycle_to_cutoff(det, ests, socs, dead_frac, t0, dt=10.0):
                 socs[c] += dq * (1.0 + dead_frac[c]) if i_a < 0.0 else dq
                 if socs[c] < 1e-12:
                     socs[c] = 0.0
-            out += det.update(t, dt, i_a, [ests[c].ocv(socs[c], 25.0) for c in range(n)], [25.0] * n, ests)
+            i_step = dq * Q_AH * 3600.0 / dt  # the mean current of a shortened last step
+            out += det.update(t, dt, i_step, [ests[c].ocv(socs[c], 25.0) for c in range(n)], [25.0] * n, ests)
     return out, t
 
 
 def test_dead_sodium_relative_loss_follows_the_cell_that_becomes_the_emptiest():
     # the cell that starts losing more sodium overtakes the string's emptiest within a cycle; the cut-off then pins
-    # it at empty and the others climb instead: the relative estimate (its CUSUM alone) must still see it
+    # it at empty and the others climb instead: the relative estimate's sum must still see it (on its own it may
+    # only warn), and the alarm comes with the string's loss at the cut-off, which is now this cell's
     cfg = _cfg(dn_band=0.0, dn_soc_empty=0.5, dn_min_slope_v=0.5, dn_min_dis_frac=0.2, dn_skip_n=0, dn_base_cycles=3)
     ests = [StubEstimator() for _ in range(4)]
     for dead_late in (0.0, 0.01):
@@ -285,8 +287,37 @@ def test_dead_sodium_relative_loss_follows_the_cell_that_becomes_the_emptiest():
             assert socs[1] == 0.0  # it became the string's emptiest
             assert det._dn_s[1][1] >= cfg["dn_alarm"], det._dn_s  # seen by the relative estimate
             assert alarms[0] == (1, ev.ALARM) and set(a[0] for a in alarms) == {1}, evs
+            assert det.level[DN_CUT_SLOT][1] >= ev.ALARM
         else:
             assert alarms == [] and max(det._dn_s[1]) < cfg["dn_warn"], (evs, det._dn_s)
+
+
+def test_dead_sodium_cut_off_channel_follows_the_cell_that_sets_the_cut_off():
+    # the string's net charge in between two cut-offs is the loss of the cell that sets the cut-off: a faster loss
+    # shows there whether that cell already set it (socs[0]) or takes over from another one (socs[1]); the per-cell
+    # channels are switched off here so that only this one can speak
+    cfg = _cfg(dn_soc_empty=0.5, dn_min_slope_v=0.5, dn_min_dis_frac=0.2, dn_skip_n=0, dn_base_cycles=3,
+               dn_warn=0.5, dn_alarm=0.5, dn_crit=0.5)
+    ests = [StubEstimator() for _ in range(4)]
+    for socs0, cell, extra in (([0.0, 0.02, 0.06, 0.08], 0, 0.0), ([0.0, 0.02, 0.06, 0.08], 0, 0.0003),
+                               ([0.0, 0.002, 0.06, 0.08], 1, 0.002)):
+        det = PlatingDetectors(4, cfg)
+        socs = list(socs0)
+        evs = []
+        t = 0.0
+        for k in range(12):
+            dead = [0.002, 0.002, 0.002, 0.002]
+            if k >= 5:
+                dead[cell] += extra  # 0.0003 of the stripped charge: +0.3 per mille of the charge discharged
+            out, t = _cycle_to_cutoff(det, ests, socs, dead, t)
+            evs += out
+        dn = [(e[0], e[2]) for e in evs if e[1] == ev.DEAD_SODIUM]
+        if extra:
+            assert socs[cell] == 0.0  # it sets the cut-off
+            assert dn[-1] == (cell, ev.ALARM) and set(e[0] for e in dn) == {cell}, evs
+            assert det.level[DN_CUT_SLOT][cell] == ev.ALARM
+        else:
+            assert dn == [] and det._cut_s < cfg["dn_cut_warn"], (evs, det._cut_s)
 
 
 def test_a_current_blip_inside_a_rest_does_not_cost_the_leak_fit():
