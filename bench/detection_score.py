@@ -25,9 +25,10 @@ Per detector:
   extras: delay_median_cycles, delay_p95_cycles (the same delays counted in profile cycles begun since the fault's
   start); within_first_rest (faults alarmed by the end of the first whole rest of >= 30 min after their start)
 Stated magnitudes: soft short >= C/200 leakage (r_ohm = 3.4 V / (q/200)); dendrite: critical current density
-x 0.25 and at most 0.75 x the 0.5C charge's current density (dendrite_ccd_factor: x 0.18 at 45 degC); dead sodium: dead-sodium rate x 2 (doubling); stripping void: critical stripping current x 0.2;
-nucleation: overshoot x 4 (the bench raises the simulator's nucleation overpotential mid-run for the whole string:
-it counts as one fault, found if any cell alarms); model mismatch: ohmic and RC resistances x 3 (the simulator's
+x 0.25 and at most 0.75 x the 0.5C charge's current density (dendrite_ccd_factor: x 0.18 at 45 degC); dead
+sodium: dead-sodium rate x 2 (doubling); stripping void: critical stripping current x 0.2; nucleation: overshoot
+x 4 (the bench raises the simulator's nucleation overpotential mid-run for the whole string: it counts as one
+fault, found if any cell alarms); model mismatch: ohmic and RC resistances x 3 (the simulator's
 ``impedance`` fault: a cell that no longer behaves like its model, with no plating trouble); its extra
 ``catch_all`` is the share of the other detectors' faults it also alarms on.  An injected fault may not manifest
 within the run: "manifest" counts the dendrite faults whose cell got a physics label (dendrite, short) from the
@@ -90,7 +91,10 @@ THRESHOLD_KEYS = {  # (warn, alarm) keys of detectparams per detector, for the R
     "model_mismatch_step": ("mm_r_warn", "mm_r_alarm"),  # its step-resistance channel (a level slot of its own)
     "dead_sodium_cut": ("dn_cut_warn", "dn_cut_alarm"),  # the string's loss at its cut-off (a level slot of its own)
 }
-SLOT_CHANNELS = {"model_mismatch": ("model_mismatch_step", MM_STEP_SLOT), "dead_sodium": ("dead_sodium_cut", DN_CUT_SLOT)}
+SLOT_CHANNELS = {  # detector -> (its second channel's ROC name, the channel's level slot)
+    "model_mismatch": ("model_mismatch_step", MM_STEP_SLOT),
+    "dead_sodium": ("dead_sodium_cut", DN_CUT_SLOT),
+}
 SENSORS = {"v_noise_v": 1e-3, "i_noise_a": 5e-3, "i_gain": 0.002, "i_offset_a": 0.002, "t_noise_c": 0.2,
            "adc_bits": 16}
 
