@@ -54,7 +54,7 @@ sys.path.insert(0, os.path.dirname(HERE))
 
 from bms import cellparams, detectparams  # noqa: E402
 from bms import events as ev  # noqa: E402
-from bms.detect import DN_CUT_SLOT, MM_STEP_SLOT, PlatingDetectors  # noqa: E402
+from bms.detect import DN_CUT_SLOT, MM_STEP_SLOT, NU_STR_SLOT, PlatingDetectors  # noqa: E402
 from bms.estimator import CellEstimator  # noqa: E402
 from sim import params as P  # noqa: E402
 from sim import profiles  # noqa: E402
@@ -90,10 +90,12 @@ THRESHOLD_KEYS = {  # (warn, alarm) keys of detectparams per detector, for the R
     "model_mismatch": ("mm_warn", "mm_alarm"),
     "model_mismatch_step": ("mm_r_warn", "mm_r_alarm"),  # its step-resistance channel (a level slot of its own)
     "dead_sodium_cut": ("dn_cut_warn", "dn_cut_alarm"),  # the string's loss at its cut-off (a level slot of its own)
+    "nucleation_string": ("nu_str_warn_v", "nu_str_alarm_v"),  # the string's median step (a level slot of its own)
 }
 SLOT_CHANNELS = {  # detector -> (its second channel's ROC name, the channel's level slot)
     "model_mismatch": ("model_mismatch_step", MM_STEP_SLOT),
     "dead_sodium": ("dead_sodium_cut", DN_CUT_SLOT),
+    "nucleation": ("nucleation_string", NU_STR_SLOT),
 }
 SENSORS = {"v_noise_v": 1e-3, "i_noise_a": 5e-3, "i_gain": 0.002, "i_offset_a": 0.002, "t_noise_c": 0.2,
            "adc_bits": 16}

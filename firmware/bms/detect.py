@@ -13,7 +13,8 @@ voltages/temperatures and the cells' estimators (bms.estimator.CellEstimator: so
   DEAD_SODIUM     CUSUM of the per-cycle charge balance (charge in - charge out) over the cell's own baseline
                   [fraction of capacity lost in excess]; and (a level slot of its own) the string's loss per cycle
                   at its cut-off, which is the loss of the cell that sets the cut-off, over the string's baseline.
-  NUCLEATION      growth of the voltage overshoot at the onset of a charge from empty over the cell's own baseline [V].
+  NUCLEATION      growth of the voltage overshoot at the onset of a charge from empty over the cell's own baseline [V];
+                  and (a level slot of its own) the median growth of the string's cells in that charge.
   STRIPPING_VOID  growth of R_end/R_mid (apparent resistance late vs mid discharge) over the cell's own baseline.
   MODEL_MISMATCH  mean normalised innovation squared of the EKF over a window against the string; and (its second
                   channel, a level machine of its own) the cell's step resistance at each rest -> load step
@@ -37,7 +38,8 @@ DIS = -1
 
 MM_STEP_SLOT = 7  # the model detector's step-resistance channel: a level slot of its own, reported as MODEL_MISMATCH
 DN_CUT_SLOT = 8  # the dead-sodium detector's cut-off channel: a level slot of its own, reported as DEAD_SODIUM
-_N_SLOTS = 9  # level tables: kind codes 1..6, then MM_STEP_SLOT, DN_CUT_SLOT
+NU_STR_SLOT = 9  # the nucleation detector's string channel: a level slot of its own, reported as NUCLEATION
+_N_SLOTS = 10  # level tables: kind codes 1..6, then MM_STEP_SLOT, DN_CUT_SLOT, NU_STR_SLOT
 _K_BOLTZMANN_EV = 8.617e-5
 
 
@@ -134,6 +136,8 @@ class PlatingDetectors:
         self._nu_ln = [0] * n
         self._nu_i0 = 0.0
         self._nu_hist = [[] for _ in range(n)]
+        self._nu_step = [0.0] * n  # this charge's step per cell ...
+        self._nu_has = [False] * n  # ... where evaluated
         # stripping void
         self._sv_mid = [0.0] * n
         self._sv_mid_n = [0] * n
@@ -597,9 +601,13 @@ class PlatingDetectors:
                     self._nu_on[c] = False
                     if self._nu_en[c] >= 2 and self._nu_ln[c] >= 2:
                         eta = self._nu_e[c] / self._nu_en[c] - self._nu_l[c] / self._nu_ln[c]
-                        self._nucleation_eval(out, c, t_s, eta)
+                        x = self._nucleation_eval(out, c, t_s, eta)
+                        if x is not None:
+                            self._nu_step[c] = x
+                            self._nu_has[c] = True
             if qf > late[1]:
                 self._nu_any = False
+                self._nucleation_string(out, t_s)
         # 2. dendrites: drop of the pseudo-OCV below its maximum over the last dd_win_s
         if self._dd_w == 0:
             self._dd_w = max(3, int(cfg["dd_win_s"] / dt_s + 0.5)) if dt_s > 0.0 else 10
@@ -661,7 +669,26 @@ class PlatingDetectors:
             self._assess(out, ev.NUCLEATION, c, eta - pred, t_s, cfg["nu_warn_v"], cfg["nu_alarm_v"],
                          cfg["nu_crit_v"])
             hist.pop(0)
+            hist.append(eta)
+            return eta - pred
         hist.append(eta)
+        return None
+
+    def _nucleation_string(self, out, t_s):
+        """The median step of the cells evaluated in this charge (>= 3): a sodiophilic layer that degrades in
+        every cell at once (one batch, one history) raises them together, by less than a single cell's reading
+        scatters with its start state; so the string's median has lower levels of its own."""
+        cfg = self.cfg
+        has = self._nu_has
+        xs = [self._nu_step[c] for c in range(self.n) if has[c]]
+        if len(xs) >= 3:
+            med = _median(xs)
+            for c in range(self.n):
+                if has[c]:
+                    self._assess(out, ev.NUCLEATION, c, med, t_s, cfg["nu_str_warn_v"], cfg["nu_str_alarm_v"],
+                                 cfg["nu_crit_v"], slot=NU_STR_SLOT)
+        for c in range(self.n):
+            has[c] = False
 
     # ------------------------------------------------------------------ 5. stripping void
     def _discharge_tick(self, t_s, seg_age, i_a, v_cell, t_c, ests):

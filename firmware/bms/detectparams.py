@@ -68,8 +68,10 @@ _BASE = {
     "nu_band": 0.005,  # ... and only for cells within this SoC of the string's emptiest cell
     "nu_base_n": 4,  # baseline: straight line through the cell's previous charges, extrapolated
     "nu_warn_v": 0.003,  # growth of (early - late voltage) over the cell's baseline (ROC)
-    "nu_alarm_v": 0.004,
+    "nu_alarm_v": 0.005,  # healthy cells' single readings scatter up to 4.7 mV with the start state (both suites)
     "nu_crit_v": 0.030,
+    "nu_str_warn_v": 0.0025,  # ... the median growth of the string's cells in one charge (>= 3 cells evaluated)
+    "nu_str_alarm_v": 0.003,  # healthy strings' medians stayed <= 2.3 mV (both suites)
     # --- 5. stripping void: polarisation at the end of discharge relative to mid discharge ---
     "sv_mid_lo": 0.45,
     "sv_mid_hi": 0.70,
@@ -133,6 +135,7 @@ _LEVELS = (
     ("dn_warn", "dn_alarm", "dn_crit"),
     ("dn_cut_warn", "dn_cut_alarm", "dn_crit"),
     ("nu_warn_v", "nu_alarm_v", "nu_crit_v"),
+    ("nu_str_warn_v", "nu_str_alarm_v", "nu_crit_v"),
     ("sv_warn", "sv_alarm", "sv_crit"),
     ("mm_warn", "mm_alarm", "mm_crit"),
     ("mm_r_warn", "mm_r_alarm", None),

@@ -320,6 +320,50 @@ def test_dead_sodium_cut_off_channel_follows_the_cell_that_sets_the_cut_off():
             assert dn == [] and det._cut_s < cfg["dn_cut_warn"], (evs, det._cut_s)
 
 
+def _charge_from_empty(det, ests, extra_v, t0, noise):
+    """Rest at empty (OCV 3.0 V), a 1 A charge for 10 min whose first 0.15-0.35 % of capacity stands extra_v[c]
+    above the course (the nucleation overshoot), rest, a 1 A discharge back to empty, rest. Returns (events, t)."""
+    n = len(ests)
+    out = []
+    t = t0
+    q_in = 0.0
+    for i_a, n_s, dt in ((0.0, 1800, 10.0), (1.0, 600, 1.0), (0.0, 1800, 10.0), (-1.0, 600, 1.0)):
+        for _ in range(int(n_s / dt)):
+            t += dt
+            q_in += i_a * dt / 3600.0
+            qf = q_in / Q_AH
+            v = []
+            for c in range(n):
+                x = 3.0 + qf + 0.02 * i_a + noise()
+                if i_a > 0.0 and 0.0015 <= qf <= 0.0035:
+                    x += extra_v[c]
+                v.append(x)
+            out += det.update(t, dt, i_a, v, [25.0] * n, ests)
+    return out, t
+
+
+def test_nucleation_growth_shared_by_the_string_alarms_at_lower_levels_than_one_cell():
+    # after a baseline of 5 charges the onset overshoot grows by 3.5 mV in every cell (a pack-wide degradation of
+    # the sodiophilic layer: the string's median alarms), in one cell only (a single reading that size is within a
+    # healthy cell's scatter: a warning), or by 6 mV in one cell (that cell alarms)
+    for extra, alarms in (([0.0035] * 4, [0, 1, 2, 3]), ([0.0, 0.0, 0.0035, 0.0], []), ([0.0, 0.006, 0.0, 0.0], [1])):
+        ests = [StubEstimator(0.0) for _ in range(4)]
+        det = PlatingDetectors(4, _cfg())
+        noise = Noise(0.0003)
+        evs = []
+        t = 0.0
+        for k in range(7):
+            out, t = _charge_from_empty(det, ests, extra if k >= 5 else [0.0] * 4, t, noise)
+            evs += out
+        nu = [e for e in evs if e[1] == ev.NUCLEATION]
+        assert sorted(set(e[0] for e in nu if e[2] >= ev.ALARM)) == alarms, nu
+        assert all(e[3] > 5 * 4800.0 for e in nu), nu  # nothing during the baseline charges
+        if extra[0]:  # raised by the string's median: one value for all four
+            assert len(set(e[4] for e in nu if e[2] >= ev.ALARM)) == 1, nu
+        if extra == [0.0, 0.0, 0.0035, 0.0]:
+            assert [(e[0], e[2]) for e in nu] == [(2, ev.WARNING)], nu
+
+
 def test_a_current_blip_inside_a_rest_does_not_cost_the_leak_fit():
     # cell 2 leaks C/100 during a 30 min rest; one noisy current sample over i_rest 1000 s in would end the rest
     # there and leave too little of either half for the late-rest fit, unless the rest resumes after the blip
