@@ -652,10 +652,12 @@ class PlatingDetectors:
 
     def _nucleation_eval(self, out, c, t_s, eta):
         """Step of the onset feature over its straight-line extrapolation from the cell's previous nu_base_n charges
-        (the feature drifts slowly as the end-of-discharge state moves with ageing; a step is what we look for)."""
+        (the feature drifts slowly as the end-of-discharge state moves with ageing; a step is what we look for).
+        Returns the step, None while the baseline is short."""
         cfg = self.cfg
         hist = self._nu_hist[c]
         m = len(hist)
+        step = None
         if m >= cfg["nu_base_n"]:
             # least-squares line through (k, hist[k]), k = 0..m-1, evaluated at k = m
             k_mean = 0.5 * (m - 1)
@@ -665,14 +667,11 @@ class PlatingDetectors:
             for k in range(m):
                 sxx += (k - k_mean) * (k - k_mean)
                 sxy += (k - k_mean) * (hist[k] - y_mean)
-            pred = y_mean + (sxy / sxx if sxx > 0.0 else 0.0) * (m - k_mean)
-            self._assess(out, ev.NUCLEATION, c, eta - pred, t_s, cfg["nu_warn_v"], cfg["nu_alarm_v"],
-                         cfg["nu_crit_v"])
+            step = eta - (y_mean + (sxy / sxx if sxx > 0.0 else 0.0) * (m - k_mean))
+            self._assess(out, ev.NUCLEATION, c, step, t_s, cfg["nu_warn_v"], cfg["nu_alarm_v"], cfg["nu_crit_v"])
             hist.pop(0)
-            hist.append(eta)
-            return eta - pred
         hist.append(eta)
-        return None
+        return step
 
     def _nucleation_string(self, out, t_s):
         """The median step of the cells evaluated in this charge (>= 3): a sodiophilic layer that degrades in
