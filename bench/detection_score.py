@@ -179,8 +179,7 @@ def dendrite_ccd_factor(interphase, t_amb_c, c_chg=0.5):
     charge's current density at the string's temperature.  A plain x 0.25 leaves a Mg/NaF cell's CCD at 45 degC
     (1.41 x its 25 degC value) above a 0.5C charge: nothing grows and there is no fault to find."""
     ip = P.INTERPHASES[interphase]
-    z = (1.0 / (t_amb_c + 273.15) - 1.0 / P.T_REF_K) / P.R_GAS
-    ccd_t = ip["j_ccd_ma_cm2"] / math.exp(P.CELL["ea_ccd"] * z)
+    ccd_t = ip["j_ccd_ma_cm2"] / math.exp(P.CELL["ea_ccd"] * P.arrhenius_z(t_amb_c + 273.15))
     j_chg = c_chg * P.CELL["loading_mah_cm2"]  # mA/cm^2 at c_chg
     return min(0.25, 0.75 * j_chg / ccd_t)
 

@@ -206,7 +206,7 @@ class CellArray:
         c, ip = self.c, self.ip
         self._t_cache = t_k.copy()
         self._dt_cache = dt
-        z = (1.0 / t_k - 1.0 / P.T_REF_K) / P.R_GAS  # > 0 when colder
+        z = P.arrhenius_z(t_k)  # > 0 when colder
 
         def slower(ea):  # resistances rise when cold
             return np.exp(ea * z)

@@ -20,6 +20,12 @@ FARADAY = 96485.33212  # C/mol
 T_REF_K = 298.15  # reference temperature of every Arrhenius law below
 EV_TO_J_PER_MOL = 96485.33212  # 1 eV per particle = 96.485 kJ/mol
 
+
+def arrhenius_z(t_k):
+    """(1/T - 1/T_REF) / R [mol/J]: exp(ea * z) is how much slower a process with activation energy ea runs at t_k
+    than at T_REF_K (> 1 when colder). Scalars or numpy arrays."""
+    return (1.0 / t_k - 1.0 / T_REF_K) / R_GAS
+
 # --------------------------------------------------------------------------
 # Cathodes: open-circuit potential vs Na/Na+ as a function of x, the sodium
 # fraction of the cathode's sites (x = 1 fully sodiated = discharged).

@@ -2,11 +2,10 @@
 MicroPython unix port): the firmware must behave the same on both. Loaded under their own names, since
 tests/mpy/test_protocol.py shares its basename with tests/test_protocol.py."""
 import importlib.util
-from pathlib import Path
 
 import pytest
 
-MPY_TESTS = Path(__file__).resolve().parent / "mpy"
+from hil.unixport import MPY_TESTS
 
 
 def _load(stem):

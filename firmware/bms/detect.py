@@ -566,10 +566,10 @@ class PlatingDetectors:
         s_abs = self._dn_s[0]
         v = s_abs[c] - _median(s_abs) if self.n >= 3 else s_abs[c]
         # the relative estimate's scale rests on the OCV table's shape at the empty end (off by up to 10x there):
-        # it may raise up to dn_rel_max (a warning by default), never an alarm on its own
+        # it may raise a warning, never an alarm on its own
         rel = self._dn_s[1][c]
-        if rel > cfg["dn_rel_max"]:
-            rel = cfg["dn_rel_max"]
+        if rel > cfg["dn_warn"]:
+            rel = cfg["dn_warn"]
         if rel > v:
             v = rel
         self._assess(out, ev.DEAD_SODIUM, c, v, t_s, cfg["dn_warn"], cfg["dn_alarm"], cfg["dn_crit"])
@@ -783,21 +783,20 @@ class PlatingDetectors:
         current (below i_rest) is the same for every cell, so the ratio to the median does not need it."""
         cfg = self.cfg
         n = self.n
-        di = i_a
         v0 = self._v_avg
-        if n < 3 or abs(di) < cfg["mm_step_c"] * self.q_nom or v0[0] is None:
+        if n < 3 or abs(i_a) < cfg["mm_step_c"] * self.q_nom or v0[0] is None:
             return
         # a charge from the string's empty end carries the nucleation dip of the cells on a bare collector, and
         # which cells those are drifts with their place at the cut-off: not the cells' resistance
-        if di > 0.0 and (not self._rest_fresh or min(self._rest_soc) < cfg["mm_step_soc_min"]):
+        if i_a > 0.0 and (not self._rest_fresh or min(self._rest_soc) < cfg["mm_step_soc_min"]):
             return
         r = self._mm_r
         for c in range(n):
-            r[c] = (v_cell[c] - v0[c]) / di
+            r[c] = (v_cell[c] - v0[c]) / i_a
             if not r[c] > 0.0:  # not a clean step (a cell at a knee, a sensor glitch): no reading
                 return
         med = _median(r)
-        k = 0 if di > 0.0 else 1
+        k = 0 if i_a > 0.0 else 1
         for c in range(n):
             rel = r[c] / med
             hist = self._mm_rhist[k][c]

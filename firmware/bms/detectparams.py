@@ -55,7 +55,6 @@ _BASE = {
     "dn_warn": 0.0025,  # CUSUM levels: loss in excess of the baseline + slack, fraction of capacity (ROC)
     "dn_alarm": 0.0035,
     "dn_crit": 0.02,
-    "dn_rel_max": 0.0025,  # the relative estimate's sum counts up to this: a warning, not an alarm (docs)
     # the string's loss at its cut-off (the cell that sets it): CUSUM slack and levels, fraction of capacity
     "dn_cut_soc": 0.01,  # read only after discharges that emptied a cell (relaxed-OCV SoC below this)
     "dn_cut_k": 0.00008,  # half the smallest target: a doubled dead-sodium rate adds ~0.17 per mille warm
@@ -111,10 +110,10 @@ _PRESETS = {
     "layered-oxide-mg-naf": {},
     # bare collectors: faster baseline loss (inferred 4x), larger nucleation overshoot, lower critical current
     # (the cut-off channel: slack x4 with the loss rate, levels x2; not scored by the bench)
-    "nvp-bare-cu": {"dn_k": 0.0007, "dn_warn": 0.006, "dn_alarm": 0.009, "dn_rel_max": 0.006, "dn_cut_k": 0.0003,
-                    "dn_cut_warn": 0.0012, "dn_cut_alarm": 0.0016, "cc_max_c": 0.5},
-    "layered-oxide-bare-cu": {"dn_k": 0.0007, "dn_warn": 0.006, "dn_alarm": 0.009, "dn_rel_max": 0.006,
-                              "dn_cut_k": 0.0003, "dn_cut_warn": 0.0012, "dn_cut_alarm": 0.0016, "cc_max_c": 0.5},
+    "nvp-bare-cu": {"dn_k": 0.0007, "dn_warn": 0.006, "dn_alarm": 0.009, "dn_cut_k": 0.0003, "dn_cut_warn": 0.0012,
+                    "dn_cut_alarm": 0.0016, "cc_max_c": 0.5},
+    "layered-oxide-bare-cu": {"dn_k": 0.0007, "dn_warn": 0.006, "dn_alarm": 0.009, "dn_cut_k": 0.0003,
+                              "dn_cut_warn": 0.0012, "dn_cut_alarm": 0.0016, "cc_max_c": 0.5},
 }
 
 PRESET_NAMES = tuple(sorted(_PRESETS))
