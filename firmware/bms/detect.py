@@ -113,8 +113,11 @@ class PlatingDetectors:
         self._cut_ok = False  # the string's cut-off anchor: the counters at the last rest after an emptying
         self._cut_net = 0.0
         self._cut_dis = 0.0
+        self._cut_t = 0.0
         self._cut_hist = []  # the first readings, for the baseline
+        self._cut_low_hist = []  # ... and the cut-off cell's relaxed-OCV SoC at them
         self._cut_base = None
+        self._cut_low_base = 0.0
         self._cut_s = 0.0
         # dendrite
         self._dd_w = 0
@@ -494,22 +497,33 @@ class PlatingDetectors:
             dis = self.ah_dis - self._cut_dis
             if dis < cfg["dn_min_dis_frac"] * q:
                 return  # too little discharged to tell: keep the anchor
-            self._cut_eval(out, c, t_s, (self.ah_net - self._cut_net) / dis)
+            # the time per capacity discharged: one cycle's length, also for a reading that spans two
+            self._cut_eval(out, c, t_s, (self.ah_net - self._cut_net) / dis, (t_s - self._cut_t) * q / dis, lowest)
         self._cut_ok = True
         self._cut_net = self.ah_net
         self._cut_dis = self.ah_dis
+        self._cut_t = t_s
 
-    def _cut_eval(self, out, c, t_s, loss):
+    def _cut_eval(self, out, c, t_s, loss, cycle_s, soc_cut):
         """CUSUM of the string's loss per cycle at the cut-off over its own baseline (the median of dn_base_cycles
-        readings after dn_skip_n), raised on the cell that sets the cut-off."""
+        readings after dn_skip_n), raised on the cell that sets the cut-off.  The excess of a cycle longer than
+        dn_cut_t_ref_s is scaled down to that length; a reading whose cut-off cell kept more sodium than in the
+        baseline cycles (dn_cut_rise) is skipped: the cut-off came earlier, so the reading is not a loss."""
         cfg = self.cfg
         if self._cut_base is None:
             hist = self._cut_hist
             hist.append(loss)
+            self._cut_low_hist.append(soc_cut)
             if len(hist) == cfg["dn_skip_n"] + cfg["dn_base_cycles"]:
                 self._cut_base = _median(hist[cfg["dn_skip_n"]:])
+                self._cut_low_base = _median(self._cut_low_hist[cfg["dn_skip_n"]:])
             return
-        s = self._cut_s + loss - self._cut_base - cfg["dn_cut_k"]
+        if soc_cut - self._cut_low_base > cfg["dn_cut_rise"]:
+            return
+        excess = loss - self._cut_base
+        if cycle_s > cfg["dn_cut_t_ref_s"]:
+            excess *= cfg["dn_cut_t_ref_s"] / cycle_s
+        s = self._cut_s + excess - cfg["dn_cut_k"]
         self._cut_s = s if s > 0.0 else 0.0
         self._assess(out, ev.DEAD_SODIUM, c, self._cut_s, t_s, cfg["dn_cut_warn"], cfg["dn_cut_alarm"],
                      cfg["dn_crit"], slot=DN_CUT_SLOT)

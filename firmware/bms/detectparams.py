@@ -60,6 +60,14 @@ _BASE = {
     "dn_cut_k": 0.00008,  # half the smallest target: a doubled dead-sodium rate adds ~0.17 per mille warm
     "dn_cut_warn": 0.0006,  # healthy strings stayed below 0.5 per mille in both suites (ROC)
     "dn_cut_alarm": 0.0008,
+    # a reading over a longer cycle scatters more (calendar losses, integrated current noise, healthy cells'
+    # different calendar losses when the cut-off passes between them): its excess is scaled to this cycle length
+    # (time per capacity discharged), the one the levels were set on (0.5C CC-CV, 30 min rests: median 18,300 s)
+    "dn_cut_t_ref_s": 18500.0,
+    # a cut-off cell that kept more sodium than in the baseline cycles (relaxed-OCV SoC up by more than this) was
+    # cut off earlier by a grown end-of-discharge polarisation (cold, high rate): that reading is its residue's
+    # growth, not a loss, and is skipped
+    "dn_cut_rise": 0.001,
     # --- 4. nucleation overpotential: overshoot at the onset of a charge from empty ---
     "nu_soc_max": 0.01,  # only charges that start from (nearly) bare collector (relaxed-OCV SoC)
     "nu_q_early": (0.0015, 0.0035),  # charge passed (fraction of capacity) where the overpotential still shows
@@ -166,6 +174,8 @@ def validate(cfg):
             raise ValueError("%s must be 0 (off) or at least %s" % (crit, alarm))
     if cfg["nu_q_early"][1] > cfg["nu_q_late"][0]:
         raise ValueError("nu_q_early must end before nu_q_late starts")
+    if not cfg["dn_cut_t_ref_s"] > 0.0:
+        raise ValueError("dn_cut_t_ref_s must be a positive cycle length in s")
     if not 0.0 < cfg["hyst_frac"] <= 1.0:
         raise ValueError("hyst_frac must be in (0, 1]")
     if cfg["sv_end_hi"] > cfg["sv_mid_lo"] or cfg["sv_end_lo"] >= cfg["sv_end_hi"] or cfg["sv_mid_lo"] >= cfg["sv_mid_hi"]:
