@@ -4,7 +4,7 @@ PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 FW_SRC  := $(shell find firmware -name '*.py')
 
-.PHONY: all demo test test-all firmware-check system-deps bench clean
+.PHONY: all demo test test-all firmware-check system-deps bench bench-campaigns clean
 
 all: test
 
@@ -40,6 +40,14 @@ bench: $(STAMP)
 	$(PY) bench/estimator_accuracy.py
 	$(PY) bench/estimator_speed.py
 	$(PY) bench/detection_score.py
+
+# Detector campaigns beyond the suite (~10 min): dead sodium over 40 cycles in both suites (when each doubled loss
+# becomes visible at the string's cut-off, truth, and when it is alarmed), and healthy strings cycled unlike the
+# suite (1C/1C, 0.2C/0.3C, 0.5C with 10-min rests: false alarms).
+bench-campaigns: $(STAMP)
+	$(PY) bench/detection_score.py --only dead_sodium --dead-sodium-cycles 40 --per-fault
+	$(PY) bench/detection_score.py --only dead_sodium --dead-sodium-cycles 40 --per-fault --seed 5000
+	$(PY) bench/detection_score.py --other-cycling
 
 clean:
 	rm -rf build runs .pytest_cache

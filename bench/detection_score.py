@@ -5,6 +5,10 @@
     .venv/bin/python bench/detection_score.py --json     # exactly one JSON object on stdout
     options: --out DIR (ROC-style plots, default runs/detection/), --jobs N (worker processes, default 2),
              --seed N (first seed; 100 is the suite the thresholds were chosen on, another one is held out),
+             --only KIND (one kind of scenario), --dead-sodium-cycles N (their length, default 20),
+             --per-fault (a row per injected fault: onset, manifestation and alarm cycles),
+             --other-cycling (healthy strings at 1C/1C, 0.2C/0.3C and 0.5C with 10-min rests: false alarms
+             under cycling the thresholds were not set on),
              --set KEY=VALUE (override a detectparams threshold in every scenario, repeatable; e.g.
              --set ss_min_slope_v=1e9 switches the late-rest voltage fit off, leaving the soft short to the
              charge balance)
@@ -23,7 +27,9 @@ Per detector:
   healthy_cell_cycles   healthy cells x full cycles they ran
   delay_median_s, delay_p95_s   from fault start to the first ALARM-or-worse event on that cell
   extras: delay_median_cycles, delay_p95_cycles (the same delays counted in profile cycles begun since the fault's
-  start); within_first_rest (faults alarmed by the end of the first whole rest of >= 30 min after their start)
+  start); within_first_rest (faults alarmed by the end of the first whole rest of >= 30 min after their start);
+  delay_from_manifest_median_cycles, delay_from_manifest_p95_cycles (cycles from the fault's manifestation in the
+  simulator's truth, below, to its alarm); per_fault (with --per-fault: onset, manifestation and alarm cycles)
 Stated magnitudes: soft short >= C/200 leakage (r_ohm = 3.4 V / (q/200)); dendrite: critical current density
 x 0.25 and at most 0.75 x the 0.5C charge's current density (dendrite_ccd_factor: x 0.18 at 45 degC); dead
 sodium: dead-sodium rate x 2 (doubling); stripping void: critical stripping current x 0.2; nucleation: overshoot
@@ -188,9 +194,31 @@ CYCLE_S = 17000.0  # rough length of one 0.5C cycle with 30 min rests (fault sta
 CELLS = (("nvp", "mg-naf"), ("layered-oxide", "mg-naf"))
 
 
-def build_suite(quick, seed0=100):
+OTHER_CYCLING = (("1C-1C", {"c_chg": 1.0, "c_dis": 1.0}), ("0.2C-0.3C", {"c_chg": 0.2, "c_dis": 0.3}),
+                 ("0.5C-10min", {"rest_s": 600.0}))
+
+
+def build_other_cycling(seed0=7000):
+    """Healthy strings only, cycled unlike the suite the thresholds were set on: 1C charge and discharge, 0.2C
+    charge and 0.3C discharge, 0.5C with 10-minute rests; at 0, 25 and 45 degC for both cathodes (false alarms
+    only)."""
+    suite = []
+    seed = seed0
+    for label, cycling in OTHER_CYCLING:
+        for cathode, interphase in CELLS:
+            for t in (0.0, 25.0, 45.0):
+                seed += 1
+                sc = {"name": "healthy-%s-%s-%gC" % (label, cathode, t), "cathode": cathode,
+                      "interphase": interphase, "n_cells": 8, "t_amb_c": t, "seed": seed, "n_cycles": 13}
+                sc.update(cycling)
+                suite.append(sc)
+    return suite
+
+
+def build_suite(quick, seed0=100, dead_sodium_cycles=20):
     """Healthy strings over 0-45 degC for both cathodes, and strings with one injected fault each. Another seed0
-    gives a held-out suite (other cell spreads, sensor noise, fault cells and onsets) to check thresholds on."""
+    gives a held-out suite (other cell spreads, sensor noise, fault cells and onsets) to check thresholds on.
+    dead_sodium_cycles: the dead-sodium strings' length (the fault starts in cycle 8-9)."""
     suite = []
     temps = (0.0, 25.0, 45.0) if quick else (0.0, 12.0, 25.0, 35.0, 45.0)
     n_h, cyc_h = (4, 6) if quick else (8, 13)
@@ -222,7 +250,7 @@ def build_suite(quick, seed0=100):
                 elif kind == "nucleation":
                     sc["nucleation"] = {"t_start_s": t0, "factor": 4.0}
                 else:  # doubling of the dead-sodium rate, after the CUSUM's baseline
-                    sc["n_cycles"] = 12 if quick else 20
+                    sc["n_cycles"] = 12 if quick else dead_sodium_cycles
                     sc["faults"] = [{"kind": "dead_sodium", "cell": cell, "factor": 2.0,
                                      "t_start_s": 8.0 * CYCLE_S + (seed * 3779.0) % CYCLE_S}]
                 suite.append(sc)
@@ -238,6 +266,24 @@ def build_suite(quick, seed0=100):
     return suite
 
 
+def _cycle_of(r, t_s):
+    """The profile cycle (1-based) that was running at t_s."""
+    return 1 + sum(1 for tc in r.get("cycle_t", ()) if tc <= t_s)
+
+
+def manifest_time(r, kind, cells, t0):
+    """When an injected fault first showed in the simulator's truth, or None if it never did in the run: a dendrite
+    once its cell got a physics label (it grew through); a faster dead-sodium loss once its cell set the string's
+    cut-off (the least plated sodium at the end of a discharge); the others at their onset."""
+    if kind == "dendrite":
+        ts = [lab["t_start_s"] for lab in r["labels"] if lab["source"] == "physics" and lab["cell"] in cells]
+        return max(t0, min(ts)) if ts else None
+    if kind == "dead_sodium":
+        ts = [t for t, c in r.get("cutoff_cells", ()) if t >= t0 and c in cells]
+        return ts[0] if ts else None
+    return t0
+
+
 def score(results, cfg_ref):
     """Per detector: recall, false alarms, healthy cell-cycles, delays; plus ROC data."""
     table = {}
@@ -249,6 +295,8 @@ def score(results, cfg_ref):
         detected_manifest = 0
         delays = []
         delays_cyc = []
+        delays_shown = []  # cycles from the fault's manifestation to its alarm
+        rows = []  # one per fault
         in_first_rest = 0
         false_alarms = 0
         false_warnings = 0
@@ -289,15 +337,15 @@ def score(results, cfg_ref):
                 total += 1
                 t0 = labs[0]["t_start_s"]
                 cells = set(lab["cell"] for lab in labs)
-                if labs[0]["kind"] == "dendrite":  # it grew through: a physics label from the simulator
-                    shown = any(lab["source"] == "physics" and lab["cell"] in cells for lab in r["labels"])
-                elif labs[0]["kind"] == "dead_sodium":  # the cell set the string's cut-off after the onset (truth)
-                    shown = any(t >= t0 and c in cells for t, c in r.get("cutoff_cells", ()))
-                else:
-                    shown = True
+                t_shown = manifest_time(r, labs[0]["kind"], cells, t0)
+                shown = t_shown is not None
                 manifest += shown
                 hits = [e[3] for e in r["events"]
                         if e[0] in cells and e[1] == code and e[2] >= ev.ALARM and e[3] >= t0]
+                rows.append({"scenario": r["name"], "cells": sorted(cells), "onset_cycle": _cycle_of(r, t0),
+                             "manifest_cycle": _cycle_of(r, t_shown) if shown else None,
+                             "alarm_cycle": _cycle_of(r, min(hits)) if hits else None,
+                             "cycles_run": r["n_cycles"]})
                 # the end of the first whole rest of >= 30 min after the onset (the detectors see a rest's end once
                 # the next phase has lasted seg_min_s: 120 s of slack)
                 first_rest = [b for a, b in r.get("rests", ()) if a >= t0]
@@ -307,6 +355,8 @@ def score(results, cfg_ref):
                     delays.append(min(hits) - t0)
                     delays_cyc.append(sum(1 for tc in r.get("cycle_t", ()) if t0 < tc <= min(hits)))
                     in_first_rest += bool(first_rest) and min(hits) <= first_rest[0] + 120.0
+                    if shown:  # an alarm before the truth shows the fault counts 0 cycles
+                        delays_shown.append(sum(1 for tc in r.get("cycle_t", ()) if t_shown < tc <= min(hits)))
                 vals = [v for c in cells for t, v in r["traces"].get((c, code), ()) if t >= t0]
                 fault_max.append(max(vals, default=-math.inf))
                 if slot:
@@ -326,6 +376,9 @@ def score(results, cfg_ref):
             "delay_median_cycles": float(np.median(delays_cyc)) if delays_cyc else None,
             "delay_p95_cycles": float(np.percentile(delays_cyc, 95)) if delays_cyc else None,
             "within_first_rest": in_first_rest / total if total else None,
+            "delay_from_manifest_median_cycles": float(np.median(delays_shown)) if delays_shown else None,
+            "delay_from_manifest_p95_cycles": float(np.percentile(delays_shown, 95)) if delays_shown else None,
+            "per_fault": rows,
         }
         roc[name] = (healthy_max, fault_max)
         if slot:
@@ -382,15 +435,36 @@ def main(argv=None):
     ap.add_argument("--json", action="store_true", help="print exactly one JSON object")
     ap.add_argument("--out", default=os.path.join("runs", "detection"), help="folder for the ROC-style plots")
     ap.add_argument("--jobs", type=int, default=2)
-    ap.add_argument("--seed", type=int, default=100,
+    ap.add_argument("--seed", type=int, default=None,
                     help="first seed of the suite (default 100, the suite the thresholds were chosen on; another "
                          "value gives a held-out suite)")
     ap.add_argument("--dump", help="also pickle the raw results (events, traces, labels) to this file")
     ap.add_argument("--from-dump", help="score the results pickled by an earlier --dump instead of running")
+    ap.add_argument("--only", metavar="KIND", help="run only the scenarios of one kind (healthy, soft_short, "
+                    "dendrite, void, nucleation, dead_sodium, impedance); scores then cover those")
+    ap.add_argument("--dead-sodium-cycles", type=int, default=20, metavar="N",
+                    help="length of the dead-sodium strings in cycles (default 20; the fault starts in cycle 8-9; "
+                         "a longer campaign, e.g. 40, shows which faults become visible at the cut-off and when)")
+    ap.add_argument("--other-cycling", action="store_true",
+                    help="instead of the suite: healthy strings cycled otherwise (1C/1C, 0.2C/0.3C, 0.5C with "
+                         "10-minute rests; false alarms only; --seed defaults to 7000 there)")
+    ap.add_argument("--per-fault", action="store_true",
+                    help="also list every injected fault: onset, manifestation (truth) and alarm cycles")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="override a detectparams value in every scenario (repeatable)")
     args = ap.parse_args(argv)
-    suite = build_suite(args.quick, args.seed)
+    if args.dead_sodium_cycles < 12:
+        ap.error("--dead-sodium-cycles must be >= 12 (the fault starts in cycle 8-9), got %d" % args.dead_sodium_cycles)
+    if args.other_cycling:
+        args.seed = 7000 if args.seed is None else args.seed
+        suite = build_other_cycling(args.seed)
+    else:
+        args.seed = 100 if args.seed is None else args.seed
+        suite = build_suite(args.quick, args.seed, args.dead_sodium_cycles)
+    if args.only:
+        suite = [sc for sc in suite if sc["name"].split("-")[0] == args.only]
+        if not suite:
+            ap.error("--only %r matches no scenario" % args.only)
     over = {}
     for item in args.set:
         key, sep, val = item.partition("=")
@@ -426,8 +500,12 @@ def main(argv=None):
     table, roc = score(results, cfg_ref)
     plots = plot_roc(roc, cfg_ref, args.out)
     if args.json:
+        if not args.per_fault:
+            for row in table.values():
+                row.pop("per_fault")
         print(json.dumps({"detectors": table, "scenarios": len(suite), "seed": args.seed, "wall_s": round(wall, 1),
-                          "plots": plots, "quick": args.quick, "overrides": over}))
+                          "plots": plots, "quick": args.quick, "overrides": over, "only": args.only,
+                          "dead_sodium_cycles": args.dead_sodium_cycles}))
         return 0
     print("plating detectors vs labelled faults: %d scenarios, %.0f s%s" % (len(suite), wall,
                                                                           " (quick)" if args.quick else ""))
@@ -445,6 +523,19 @@ def main(argv=None):
           % _fmt(table["model_mismatch"]["catch_all"], ".2f"))
     print("(cyc_med: median delay in profile cycles begun; first_rest: faults alarmed by the end of the first rest of"
           " >= 30 min after their onset)")
+    for name in ("dendrite", "dead_sodium"):  # the faults that may show after their onset (manifest_time)
+        row = table[name]
+        print("%s, counted from the fault's manifestation (truth): median %s, p95 %s cycles" % (
+            name, _fmt(row["delay_from_manifest_median_cycles"], ".1f"),
+            _fmt(row["delay_from_manifest_p95_cycles"], ".1f")))
+    if args.per_fault and any(table[name]["per_fault"] for name, _ in DETECTORS):
+        print("%-15s %-34s %-6s %6s %9s %6s %5s" % ("detector", "scenario", "cells", "onset", "manifest", "alarm",
+                                                   "run"))
+        for name, _ in DETECTORS:
+            for f in table[name]["per_fault"]:
+                print("%-15s %-34s %-6s %6d %9s %6s %5d" % (
+                    name, f["scenario"], ",".join(map(str, f["cells"])) if len(f["cells"]) < 3 else "all",
+                    f["onset_cycle"], _fmt(f["manifest_cycle"], "d"), _fmt(f["alarm_cycle"], "d"), f["cycles_run"]))
     print("plots: %s" % ", ".join(plots))
     return 0
 

@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bench"))
 
-from detection_score import run_scenario  # noqa: E402
+from detection_score import manifest_time, run_scenario  # noqa: E402
 
 from bms import cellparams, detectparams  # noqa: E402
 from bms import events as ev  # noqa: E402
@@ -145,3 +145,16 @@ def test_resistance_rise_is_a_model_mismatch_and_twin_quiet():
     fault = {"faults": [{"kind": "impedance", "cell": 2, "t_start_s": 3.5 * 9000.0, "factor": 3.0}]}
     _fires_and_twin_quiet(ev.MODEL_MISMATCH, 2, fault, cathode="layered-oxide", n_cycles=7, dt_s=5.0, rest_s=900.0,
                           **FAST)
+
+
+def test_bench_counts_a_fault_from_when_the_truth_shows_it():
+    """The bench's manifestation rule: a faster dead-sodium loss once its cell sets the string's cut-off, a dendrite
+    once the simulator labels it as grown, any other fault at its onset."""
+    r = {"cutoff_cells": [(100.0, 2), (200.0, 1), (300.0, 1)],
+         "labels": [{"cell": 3, "kind": "dendrite", "t_start_s": 50.0, "source": "injected"},
+                    {"cell": 3, "kind": "soft_short", "t_start_s": 500.0, "source": "physics"}]}
+    assert manifest_time(r, "dead_sodium", {1}, 120.0) == 200.0
+    assert manifest_time(r, "dead_sodium", {2}, 120.0) is None  # set the cut-off only before its onset
+    assert manifest_time(r, "dendrite", {3}, 50.0) == 500.0
+    assert manifest_time(r, "dendrite", {0}, 50.0) is None
+    assert manifest_time(r, "void", {0}, 70.0) == 70.0
