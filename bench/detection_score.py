@@ -271,6 +271,11 @@ def _cycle_of(r, t_s):
     return 1 + sum(1 for tc in r.get("cycle_t", ()) if tc <= t_s)
 
 
+def _cycles_begun(r, t_a, t_b):
+    """Profile cycles begun after t_a, up to t_b (a delay counted in cycles)."""
+    return sum(1 for tc in r.get("cycle_t", ()) if t_a < tc <= t_b)
+
+
 def manifest_time(r, kind, cells, t0):
     """When an injected fault first showed in the simulator's truth, or None if it never did in the run: a dendrite
     once its cell got a physics label (it grew through); a faster dead-sodium loss once its cell set the string's
@@ -353,10 +358,10 @@ def score(results, cfg_ref):
                     detected += 1
                     detected_manifest += shown
                     delays.append(min(hits) - t0)
-                    delays_cyc.append(sum(1 for tc in r.get("cycle_t", ()) if t0 < tc <= min(hits)))
+                    delays_cyc.append(_cycles_begun(r, t0, min(hits)))
                     in_first_rest += bool(first_rest) and min(hits) <= first_rest[0] + 120.0
                     if shown:  # an alarm before the truth shows the fault counts 0 cycles
-                        delays_shown.append(sum(1 for tc in r.get("cycle_t", ()) if t_shown < tc <= min(hits)))
+                        delays_shown.append(_cycles_begun(r, t_shown, min(hits)))
                 vals = [v for c in cells for t, v in r["traces"].get((c, code), ()) if t >= t0]
                 fault_max.append(max(vals, default=-math.inf))
                 if slot:
@@ -437,7 +442,7 @@ def main(argv=None):
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--seed", type=int, default=None,
                     help="first seed of the suite (default 100, the suite the thresholds were chosen on; another "
-                         "value gives a held-out suite)")
+                         "value gives a held-out suite; 7000 with --other-cycling)")
     ap.add_argument("--dump", help="also pickle the raw results (events, traces, labels) to this file")
     ap.add_argument("--from-dump", help="score the results pickled by an earlier --dump instead of running")
     ap.add_argument("--only", metavar="KIND", help="run only the scenarios of one kind (healthy, soft_short, "
