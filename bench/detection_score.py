@@ -9,6 +9,7 @@
              --per-fault (a row per injected fault: onset, manifestation and alarm cycles),
              --other-cycling (healthy strings at 1C/1C, 0.2C/0.3C and 0.5C with 10-min rests: false alarms
              under cycling the thresholds were not set on),
+             --noisy-sensors (a cheaper front end's noise, offset and gain),
              --set KEY=VALUE (override a detectparams threshold in every scenario, repeatable; e.g.
              --set ss_min_slope_v=1e9 switches the late-rest voltage fit off, leaving the soft short to the
              charge balance)
@@ -105,6 +106,10 @@ SLOT_CHANNELS = {  # detector -> (its second channel's ROC name, the channel's l
 }
 SENSORS = {"v_noise_v": 1e-3, "i_noise_a": 5e-3, "i_gain": 0.002, "i_offset_a": 0.002, "t_noise_c": 0.2,
            "adc_bits": 16}
+# a cheaper front end (an MCU's own ADC behind a divider, a Hall current sensor): what the thresholds, set with
+# SENSORS, do there (--noisy-sensors)
+NOISY_SENSORS = {"v_noise_v": 3e-3, "i_noise_a": 20e-3, "i_gain": 0.005, "i_offset_a": 0.01, "t_noise_c": 0.5,
+                 "adc_bits": 16}
 
 
 def run_scenario(sc):
@@ -115,7 +120,7 @@ def run_scenario(sc):
     dt = sc.get("dt_s", 2.0)
     pack = Pack(cathode=cathode, interphase=interphase, n_cells=n, q_ah=Q_AH, t_amb_c=sc["t_amb_c"],
                 seed=sc["seed"], spread=True, faults=sc.get("faults", ()), soc0=sc.get("soc0", 0.02))
-    sensors = SensorModel(seed=sc["seed"] + 1000, **SENSORS)
+    sensors = SensorModel(seed=sc["seed"] + 1000, **sc.get("sensors", SENSORS))
     prof = profiles.cycles(sc["n_cycles"], Q_AH, c_chg=sc.get("c_chg", 0.5), c_dis=sc.get("c_dis", 0.5),
                            rest_s=sc.get("rest_s", 1800.0))
     p = cellparams.preset(preset)
@@ -453,6 +458,9 @@ def main(argv=None):
     ap.add_argument("--other-cycling", action="store_true",
                     help="instead of the suite: healthy strings cycled otherwise (1C/1C, 0.2C/0.3C, 0.5C with "
                          "10-minute rests; false alarms only; --seed defaults to 7000 there)")
+    ap.add_argument("--noisy-sensors", action="store_true",
+                    help="measure with NOISY_SENSORS (3 mV, 20 mA noise, 10 mA offset, 0.5 %% gain, 0.5 degC) "
+                         "instead of SENSORS (1 mV, 5 mA, 2 mA, 0.2 %%, 0.2 degC)")
     ap.add_argument("--per-fault", action="store_true",
                     help="also list every injected fault: onset, manifestation (truth) and alarm cycles")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -470,6 +478,9 @@ def main(argv=None):
         suite = [sc for sc in suite if sc["name"].split("-")[0] == args.only]
         if not suite:
             ap.error("--only %r matches no scenario" % args.only)
+    if args.noisy_sensors:
+        for sc in suite:
+            sc["sensors"] = NOISY_SENSORS
     over = {}
     for item in args.set:
         key, sep, val = item.partition("=")
@@ -510,7 +521,7 @@ def main(argv=None):
                 row.pop("per_fault")
         print(json.dumps({"detectors": table, "scenarios": len(suite), "seed": args.seed, "wall_s": round(wall, 1),
                           "plots": plots, "quick": args.quick, "overrides": over, "only": args.only,
-                          "dead_sodium_cycles": args.dead_sodium_cycles}))
+                          "dead_sodium_cycles": args.dead_sodium_cycles, "noisy_sensors": args.noisy_sensors}))
         return 0
     print("plating detectors vs labelled faults: %d scenarios, %.0f s%s" % (len(suite), wall,
                                                                           " (quick)" if args.quick else ""))
