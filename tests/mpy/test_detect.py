@@ -293,25 +293,36 @@ def test_dead_sodium_relative_loss_follows_the_cell_that_becomes_the_emptiest():
             assert alarms == [] and max(det._dn_s[1]) < cfg["dn_warn"], (evs, det._dn_s)
 
 
+# the per-cell dead-sodium channels out of the way (levels at 50 %), short baselines: only the cut-off channel speaks
+_CUT_ONLY = dict(dn_soc_empty=0.5, dn_min_slope_v=0.5, dn_min_dis_frac=0.2, dn_skip_n=0, dn_base_cycles=3,
+                 dn_warn=0.5, dn_alarm=0.5, dn_crit=0.5)
+
+
+def _cut_campaign(cfg, socs, cell, extra, earlier=0.0):
+    """12 cycles to the cut-off of 4 cells losing 0.2 % of what they strip; from cycle 5 `cell` loses `extra` more
+    and the cut-off comes `earlier` (fraction of capacity) earlier each cycle. Returns (detectors, events)."""
+    ests = [StubEstimator() for _ in range(4)]
+    det = PlatingDetectors(4, cfg)
+    evs = []
+    t = 0.0
+    for k in range(12):
+        dead = [0.002, 0.002, 0.002, 0.002]
+        if k >= 5:
+            dead[cell] += extra
+        out, t = _cycle_to_cutoff(det, ests, socs, dead, t, cut_soc=earlier * (k - 4) if k >= 5 else 0.0)
+        evs += out
+    return det, evs
+
+
 def test_dead_sodium_cut_off_channel_follows_the_cell_that_sets_the_cut_off():
     # the string's net charge in between two cut-offs is the loss of the cell that sets the cut-off: a faster loss
     # shows there whether that cell already set it (socs[0]) or takes over from another one (socs[1]); the per-cell
     # channels are switched off here so that only this one can speak
-    cfg = _cfg(dn_soc_empty=0.5, dn_min_slope_v=0.5, dn_min_dis_frac=0.2, dn_skip_n=0, dn_base_cycles=3,
-               dn_warn=0.5, dn_alarm=0.5, dn_crit=0.5)
-    ests = [StubEstimator() for _ in range(4)]
+    cfg = _cfg(**_CUT_ONLY)
     for socs0, cell, extra in (([0.0, 0.02, 0.06, 0.08], 0, 0.0), ([0.0, 0.02, 0.06, 0.08], 0, 0.0003),
                                ([0.0, 0.002, 0.06, 0.08], 1, 0.002)):
-        det = PlatingDetectors(4, cfg)
         socs = list(socs0)
-        evs = []
-        t = 0.0
-        for k in range(12):
-            dead = [0.002, 0.002, 0.002, 0.002]
-            if k >= 5:
-                dead[cell] += extra  # 0.0003 of the stripped charge: +0.3 per mille of the charge discharged
-            out, t = _cycle_to_cutoff(det, ests, socs, dead, t)
-            evs += out
+        det, evs = _cut_campaign(cfg, socs, cell, extra)  # 0.0003 of the stripped charge: +0.3 per mille
         dn = [(e[0], e[2]) for e in evs if e[1] == ev.DEAD_SODIUM]
         if extra:
             assert socs[cell] == 0.0  # it sets the cut-off
@@ -327,26 +338,13 @@ def test_dead_sodium_cut_off_channel_skips_an_earlier_cut_off_and_scales_long_cy
     # cell's relaxed SoC shows that it kept the charge: skipped (an alarm with the check off); (b) a true extra loss
     # of 0.6 per mille per cycle alarms at the reference cycle length, and stays below the slack when the cycle is
     # ten times the reference (its excess scaled to a tenth)
-    ests = [StubEstimator() for _ in range(4)]
-    base = dict(dn_soc_empty=0.5, dn_min_slope_v=0.5, dn_min_dis_frac=0.2, dn_skip_n=0, dn_base_cycles=3,
-                dn_warn=0.5, dn_alarm=0.5, dn_crit=0.5)
     cycle_s = 3.0 * 3600.0 * Q_AH / 1.0  # the harness's cycle per capacity discharged (3 h for ~1 Ah)
     for over, earlier, extra, alarmed in (({}, 0.0012, 0.0, False), ({"dn_cut_rise": 1.0}, 0.0012, 0.0, True),
                                           ({"dn_cut_t_ref_s": cycle_s}, 0.0, 0.0006, True),
                                           ({"dn_cut_t_ref_s": cycle_s / 10.0}, 0.0, 0.0006, False)):
-        cfg = _cfg(**base)
+        cfg = _cfg(**_CUT_ONLY)
         cfg.update(over)
-        det = PlatingDetectors(4, cfg)
-        socs = [0.0, 0.02, 0.06, 0.08]
-        evs = []
-        t = 0.0
-        for k in range(12):
-            dead = [0.002, 0.002, 0.002, 0.002]
-            if k >= 5:
-                dead[0] += extra
-            cut = earlier * (k - 4) if k >= 5 else 0.0
-            out, t = _cycle_to_cutoff(det, ests, socs, dead, t, cut_soc=cut)
-            evs += out
+        det, evs = _cut_campaign(cfg, [0.0, 0.02, 0.06, 0.08], 0, extra, earlier)
         dn = [(e[0], e[2]) for e in evs if e[1] == ev.DEAD_SODIUM]
         if alarmed:
             assert dn[-1] == (0, ev.ALARM), (over, evs)
