@@ -70,6 +70,22 @@ class PlatingDetectors:
         self._rest_t0 = None  # start of the rest before the current charge/discharge segment (blips resume it)
         self.ah_net = 0.0
         self.ah_dis = 0.0
+        # the current sensor at rest (its offset and noise), learnt from the rest samples: the rest threshold
+        # rises above the noise (a noisy sensor otherwise shreds every rest into blips), and the charge counters'
+        # integrated noise scales the dead-sodium readings
+        self.i_thr_a = 0.0  # |i| below this is rest (0: i_rest_c until learnt)
+        self.i_noise_a = 0.0  # standard deviation of the current samples at rest (0: not learnt yet)
+        self._ir_n = 0
+        self._ir_mean = 0.0
+        self._ir_var = 0.0
+        self._dt_s = 0.0
+        # each cell's voltage noise, learnt at rest from second differences (the relaxation's slow course cancels)
+        self._vn_var = [0.0] * n  # sigma_v^2 (a running mean over the last ~500 samples) ...
+        self._vn_n = 0  # ... from this many samples
+        self._vn_v1 = [0.0] * n  # the last two rest samples ...
+        self._vn_v2 = [0.0] * n
+        self._vn_k = 0  # ... how many consecutive ones are held (0-2) ...
+        self._vn_t = 0.0  # ... and when the last was taken
         # rests: relaxed voltage, late-rest voltage fit (soft short), OCV anchors
         self._v_avg = [None] * n
         self._fit_n = [0] * n
@@ -102,6 +118,7 @@ class PlatingDetectors:
         self._an_soc = [0.0] * n
         self._an_net = [0.0] * n
         self._an_dis = [0.0] * n
+        self._an_t = [0.0] * n
         self._dn_hist = ([[] for _ in range(n)], [[] for _ in range(n)])  # string balance, relative loss
         self._dn_s = ([0.0] * n, [0.0] * n)
         self._dn_last = ([[] for _ in range(n)], [[] for _ in range(n)])  # the last 3 losses: a median of 3
@@ -126,7 +143,8 @@ class PlatingDetectors:
         self._dd_iring = []
         self._dd_pos = 0
         self._dd_fill = 0
-        self._dd_var = [None] * n
+        self._dd_var = [None] * n  # variance of the pseudo-OCV's sample-to-sample step (noise), per cell ...
+        self._dd_nvar = [0] * n  # ... and how many steps it has learnt from
         self._dd_prev = [0.0] * n
         self._dd_count = [0] * n
         self._dd_quiet_until = [0.0] * n
@@ -139,6 +157,8 @@ class PlatingDetectors:
         self._nu_ln = [0] * n
         self._nu_i0 = 0.0
         self._nu_hist = [[] for _ in range(n)]
+        self._nu_hx = [[] for _ in range(n)]  # ... and when each was read: equivalent full cycles (ah_dis / q_nom)
+        self._nu_sd = [0.0] * n  # this charge's step's standard error from the sensor noise (0: unknown) ...
         self._nu_step = [0.0] * n  # this charge's step per cell ...
         self._nu_has = [False] * n  # ... where evaluated
         # stripping void
@@ -222,8 +242,11 @@ class PlatingDetectors:
                 q += e.q_ah
             self.q_nom = q / n if q > 0.0 else 1.0
         q_nom = self.q_nom
-        i_thr = cfg["i_rest_c"] * q_nom
+        self._dt_s = dt_s
+        i_thr = self.i_thr_a if self.i_thr_a > 0.0 else cfg["i_rest_c"] * q_nom
         ph = CHG if i_a > i_thr else (DIS if i_a < -i_thr else REST)
+        if ph == REST:
+            self._learn_rest_current(i_a)
         if self.seg_t0 is None:
             self.seg_t0 = t_s
             self.phase = ph
@@ -261,6 +284,59 @@ class PlatingDetectors:
         return out
 
     # ------------------------------------------------------------------ segments
+    def _learn_rest_current(self, i_a):
+        """Offset and noise of the current samples at rest (a running mean over the last ~500), and from them the
+        rest threshold: |offset| + i_rest_k sigma, between i_rest_c and i_rest_max_c.  The first estimates come
+        from samples inside the default threshold (a truncated spread): the threshold climbs over a few rests."""
+        cfg = self.cfg
+        n = self._ir_n + 1 if self._ir_n < 500 else 500
+        self._ir_n = n
+        d = i_a - self._ir_mean
+        self._ir_mean += d / n
+        self._ir_var += (d * (i_a - self._ir_mean) - self._ir_var) / n
+        if n >= 30:
+            self.i_noise_a = sqrt(self._ir_var) if self._ir_var > 0.0 else 0.0
+            thr = abs(self._ir_mean) + cfg["i_rest_k"] * self.i_noise_a
+            lo = cfg["i_rest_c"] * self.q_nom
+            hi = cfg["i_rest_max_c"] * self.q_nom
+            self.i_thr_a = lo if thr < lo else (hi if thr > hi else thr)
+
+    def _learn_v_noise(self, t_s, seg_age, dt_s, v_cell):
+        """Each cell's voltage noise: a second difference of consecutive rest samples (past seg_min_s, where the
+        relaxation is slow and nearly straight over three samples) has variance 6 sigma_v^2."""
+        if seg_age < self.cfg["seg_min_s"] or t_s - self._vn_t > 1.5 * dt_s:
+            self._vn_k = 0
+        self._vn_t = t_s
+        k = self._vn_k
+        v1 = self._vn_v1
+        v2 = self._vn_v2
+        if k == 2:
+            m = self._vn_n + 1 if self._vn_n < 500 else 500
+            self._vn_n = m
+            var = self._vn_var
+            for c in range(self.n):
+                d2 = v_cell[c] - 2.0 * v1[c] + v2[c]
+                var[c] += (d2 * d2 / 6.0 - var[c]) / m
+        else:
+            self._vn_k = k + 1
+        for c in range(self.n):
+            v2[c] = v1[c]
+            v1[c] = v_cell[c]
+
+    def _v_sd(self, c):
+        """Cell c's voltage noise (standard deviation) learnt at rest; 0 until 30 samples have taught it."""
+        return sqrt(self._vn_var[c]) if self._vn_n >= 30 else 0.0
+
+    def _q_noise_factor(self, span_s, dis_ah, alarm):
+        """>= 1: the integrated current noise of a reading over span_s (white samples: sigma_i sqrt(dt span)) per
+        capacity discharged, times dn_k_sigma, over the alarm level the thresholds were set at with a quiet
+        current sensor; a dead-sodium reading's excess is divided by it."""
+        if dis_ah <= 0.0 or span_s <= 0.0:
+            return 1.0
+        sd = self.i_noise_a * sqrt(self._dt_s * span_s) / 3600.0 / dis_ah
+        f = self.cfg["dn_k_sigma"] * sd / alarm
+        return f if f > 1.0 else 1.0
+
     def _start_segment(self, t_s, ph, i_a, ests):
         cfg = self.cfg
         n = self.n
@@ -335,6 +411,7 @@ class PlatingDetectors:
         avg = self._v_avg
         for c in range(n):
             avg[c] = v_cell[c] if avg[c] is None else avg[c] + a * (v_cell[c] - avg[c])
+        self._learn_v_noise(t_s, seg_age, dt_s, v_cell)
         if seg_age < cfg["ss_settle_s"]:
             return
         if self._fit_n[0] == 0:
@@ -470,13 +547,17 @@ class PlatingDetectors:
                 continue
             if self._an_ok[c]:
                 dis = self.ah_dis - self._an_dis[c]
-                if dis >= cfg["dn_min_dis_frac"] * q:
+                # an anchor that moved far on the table's empty end reads the table's error there (up to 10x on
+                # a residue of a few mAh), not a loss: a doubled loss rate moves it by < 0.1 % per cycle
+                if dis >= cfg["dn_min_dis_frac"] * q and abs(soc - self._an_soc[c]) <= cfg["dn_max_dsoc"]:
                     loss = (self.ah_net - self._an_net[c]) - (soc - self._an_soc[c]) * q
-                    self._dead_eval(out, c, t_s, loss / dis)
+                    self._dead_eval(out, c, t_s, loss / dis, False,
+                                    self._q_noise_factor(t_s - self._an_t[c], dis, cfg["dn_alarm"]))
             self._an_ok[c] = True
             self._an_soc[c] = soc
             self._an_net[c] = self.ah_net
             self._an_dis[c] = self.ah_dis
+            self._an_t[c] = t_s
         self._relative_loss(out, t_s, t_c, ests)
         self._cut_anchor(out, t_s, t_c, ests, lowest)
 
@@ -498,17 +579,19 @@ class PlatingDetectors:
             if dis < cfg["dn_min_dis_frac"] * q:
                 return  # too little discharged to tell: keep the anchor
             # the time per capacity discharged: one cycle's length, also for a reading that spans two
-            self._cut_eval(out, c, t_s, (self.ah_net - self._cut_net) / dis, (t_s - self._cut_t) * q / dis, lowest)
+            self._cut_eval(out, c, t_s, (self.ah_net - self._cut_net) / dis, (t_s - self._cut_t) * q / dis, lowest,
+                           self._q_noise_factor(t_s - self._cut_t, dis, cfg["dn_cut_alarm"]))
         self._cut_ok = True
         self._cut_net = self.ah_net
         self._cut_dis = self.ah_dis
         self._cut_t = t_s
 
-    def _cut_eval(self, out, c, t_s, loss, cycle_s, soc_cut):
+    def _cut_eval(self, out, c, t_s, loss, cycle_s, soc_cut, f_noise):
         """CUSUM of the string's loss per cycle at the cut-off over its own baseline (the median of dn_base_cycles
         readings after dn_skip_n), raised on the cell that sets the cut-off.  The excess of a cycle longer than
         dn_cut_t_ref_s is scaled down to that length; a reading whose cut-off cell kept more sodium than in the
-        baseline cycles (dn_cut_rise) is skipped: the cut-off came earlier, so the reading is not a loss."""
+        baseline cycles (dn_cut_rise) is skipped: the cut-off came earlier, so the reading is not a loss.  A noisy
+        current sensor's excess is divided by f_noise (_q_noise_factor)."""
         cfg = self.cfg
         if self._cut_base is None:
             hist = self._cut_hist
@@ -520,7 +603,7 @@ class PlatingDetectors:
             return
         if soc_cut - self._cut_low_base > cfg["dn_cut_rise"]:
             return
-        excess = loss - self._cut_base
+        excess = (loss - self._cut_base) / f_noise
         if cycle_s > cfg["dn_cut_t_ref_s"]:
             excess *= cfg["dn_cut_t_ref_s"] / cycle_s
         s = self._cut_s + excess - cfg["dn_cut_k"]
@@ -557,9 +640,10 @@ class PlatingDetectors:
             if has[c]:
                 self._dead_eval(out, c, t_s, -(d[c] - med) * q / dis, True)
 
-    def _dead_eval(self, out, c, t_s, loss, relative=False):
+    def _dead_eval(self, out, c, t_s, loss, relative=False, f_noise=1.0):
         """CUSUM (Page, upper side) of the loss per cycle over the cell's own baseline; two sources (the string's
-        balance at the empty end, the relative loss above it) each with its own baseline and sum."""
+        balance at the empty end, the relative loss above it) each with its own baseline and sum.  A noisy current
+        sensor's excess is divided by f_noise (_q_noise_factor)."""
         cfg = self.cfg
         k = 1 if relative else 0
         if not relative:
@@ -571,7 +655,7 @@ class PlatingDetectors:
         base = _median(hist[cfg["dn_skip_n"]:])
         # the CUSUM takes the median of the last three cycles: a reading that jumps for one cycle (two cells that
         # take turns at the string's cut-off read the pinned one differently) is not a loss rate
-        s = self._dn_s[k][c] + _median_last3(self._dn_last[k][c], loss) - base - cfg["dn_k"]
+        s = self._dn_s[k][c] + (_median_last3(self._dn_last[k][c], loss) - base) / f_noise - cfg["dn_k"]
         if s < 0.0:
             s = 0.0
         self._dn_s[k][c] = s
@@ -613,9 +697,13 @@ class PlatingDetectors:
                     self._nu_ln[c] += 1
                 elif qf > late[1]:
                     self._nu_on[c] = False
-                    if self._nu_en[c] >= 2 and self._nu_ln[c] >= 2:
-                        eta = self._nu_e[c] / self._nu_en[c] - self._nu_l[c] / self._nu_ln[c]
-                        x = self._nucleation_eval(out, c, t_s, eta)
+                    ne = self._nu_en[c]
+                    nl = self._nu_ln[c]
+                    if ne >= 2 and nl >= 2:
+                        eta = self._nu_e[c] / ne - self._nu_l[c] / nl
+                        # the feature's standard error from the voltage noise, over both windows' means
+                        sd = self._v_sd(c) * sqrt(1.0 / ne + 1.0 / nl)
+                        x = self._nucleation_eval(out, c, t_s, eta, sd)
                         if x is not None:
                             self._nu_step[c] = x
                             self._nu_has[c] = True
@@ -643,49 +731,73 @@ class PlatingDetectors:
             ring = self._dd_ring[c]
             if check:
                 var = self._dd_var[c]
+                nv = self._dd_nvar[c]
                 drop = max(ring) - p
                 thr = cfg["dd_warn_v"]
                 if var is not None and cfg["dd_k_sigma"] * sqrt(var) > thr:
                     thr = cfg["dd_k_sigma"] * sqrt(var)
-                if drop >= thr and t_s >= self._dd_quiet_until[c]:
+                if nv < cfg["dd_var_n"] or var is None:
+                    # the noise is learnt from every step first (a running mean): the first charge of a noisy
+                    # front end otherwise meets the fixed levels with its noise still unknown
+                    d = p - self._dd_prev[c]
+                    nv += 1
+                    self._dd_var[c] = d * d if var is None else var + (d * d - var) / nv
+                    self._dd_nvar[c] = nv
+                elif drop >= thr and t_s >= self._dd_quiet_until[c]:
                     self._dd_quiet_until[c] = t_s + cfg["dd_refractory_s"]
                     self._dd_count[c] += 1
                     val = drop
                     if self._dd_count[c] >= cfg["dd_count_alarm"] and val < cfg["dd_alarm_v"]:
                         val = cfg["dd_alarm_v"]
                     self._assess(out, ev.DENDRITE, c, val, t_s, cfg["dd_warn_v"], cfg["dd_alarm_v"], cfg["dd_crit_v"])
-                elif drop < thr * 0.5:  # noise level learnt only from quiet stretches
+                elif drop < thr * 0.5:  # then followed, from quiet stretches only
                     d = p - self._dd_prev[c]
-                    var = d * d if var is None else var + 0.002 * (d * d - var)
-                    self._dd_var[c] = var
+                    self._dd_var[c] = var + 0.002 * (d * d - var)
             self._dd_prev[c] = p
             ring[pos] = p
         self._dd_iring[pos] = i_a
         self._dd_pos = (pos + 1) % w
         self._dd_fill += 1
 
-    def _nucleation_eval(self, out, c, t_s, eta):
-        """Step of the onset feature over its straight-line extrapolation from the cell's previous nu_base_n charges
-        (the feature drifts slowly as the end-of-discharge state moves with ageing; a step is what we look for).
-        Returns the step, None while the baseline is short."""
+    def _nucleation_eval(self, out, c, t_s, eta, sd):
+        """Step of the onset feature over its straight-line extrapolation from the cell's previous nu_base_n
+        readings against equivalent full cycles (the feature drifts slowly as the end-of-discharge state moves
+        with ageing, and charges that do not start from empty are skipped: a step is what we look for).
+        sd: the feature's standard error from the sensor noise (0: unknown). Returns the step, None while the
+        baseline is short; the step assessed is shrunk by _nu_noise_factor (a noisy front end scatters it)."""
         cfg = self.cfg
         hist = self._nu_hist[c]
+        hx = self._nu_hx[c]
+        x_now = self.ah_dis / self.q_nom
         m = len(hist)
         step = None
         if m >= cfg["nu_base_n"]:
-            # least-squares line through (k, hist[k]), k = 0..m-1, evaluated at k = m
-            k_mean = 0.5 * (m - 1)
+            # least-squares line through (hx[k], hist[k]), evaluated at x_now
+            x_mean = sum(hx) / m
             y_mean = sum(hist) / m
             sxx = 0.0
             sxy = 0.0
             for k in range(m):
-                sxx += (k - k_mean) * (k - k_mean)
-                sxy += (k - k_mean) * (hist[k] - y_mean)
-            step = eta - (y_mean + (sxy / sxx if sxx > 0.0 else 0.0) * (m - k_mean))
-            self._assess(out, ev.NUCLEATION, c, step, t_s, cfg["nu_warn_v"], cfg["nu_alarm_v"], cfg["nu_crit_v"])
+                sxx += (hx[k] - x_mean) * (hx[k] - x_mean)
+                sxy += (hx[k] - x_mean) * (hist[k] - y_mean)
+            slope = sxy / sxx if sxx > 1e-9 else 0.0
+            step = eta - (y_mean + slope * (x_now - x_mean))
+            # the step's noise: this reading's and the extrapolated line's (variance factor 1/m + lever^2/sxx)
+            g = 1.0 / m + ((x_now - x_mean) * (x_now - x_mean) / sxx if sxx > 1e-9 else 0.0)
+            self._nu_sd[c] = sd * sqrt(1.0 + g)
+            f = self._nu_noise_factor(self._nu_sd[c], cfg["nu_alarm_v"])
+            self._assess(out, ev.NUCLEATION, c, step / f, t_s, cfg["nu_warn_v"], cfg["nu_alarm_v"], cfg["nu_crit_v"])
             hist.pop(0)
+            hx.pop(0)
         hist.append(eta)
+        hx.append(x_now)
         return step
+
+    def _nu_noise_factor(self, sd, alarm):
+        """>= 1: how far the sensor noise (sd, the evidence's standard error) lifts nu_k_sigma * sd above the
+        alarm level the thresholds were set at with a quiet front end; the evidence is divided by it."""
+        f = self.cfg["nu_k_sigma"] * sd / alarm
+        return f if f > 1.0 else 1.0
 
     def _nucleation_string(self, out, t_s):
         """The median step of the cells evaluated in this charge (>= 3): a sodiophilic layer that degrades in
@@ -696,6 +808,9 @@ class PlatingDetectors:
         xs = [self._nu_step[c] for c in range(self.n) if has[c]]
         if len(xs) >= 3:
             med = _median(xs)
+            # a median's standard error: ~1.25 sigma / sqrt(k) for k normal readings
+            sd = 1.25 * _median([self._nu_sd[c] for c in range(self.n) if has[c]]) / sqrt(len(xs))
+            med /= self._nu_noise_factor(sd, cfg["nu_str_alarm_v"])
             for c in range(self.n):
                 if has[c]:
                     self._assess(out, ev.NUCLEATION, c, med, t_s, cfg["nu_str_warn_v"], cfg["nu_str_alarm_v"],
@@ -818,8 +933,13 @@ class PlatingDetectors:
                 hist.append(rel)
                 continue
             # the median of the last three steps: one odd step (a cell just off a knee) is not a resistance
-            self._assess(out, ev.MODEL_MISMATCH, c, _median_last3(self._mm_rlast[k][c], rel) / _median(hist), t_s,
-                         cfg["mm_r_warn"], cfg["mm_r_alarm"], 0.0, 1, MM_STEP_SLOT)
+            x = _median_last3(self._mm_rlast[k][c], rel) / _median(hist)
+            # a noisy front end: the growth is divided by max(1, mm_k_sigma * sd / (alarm - 1)), sd the step's
+            # relative scatter from the cell's voltage noise (one sample against the rest's average)
+            f = cfg["mm_k_sigma"] * self._v_sd(c) / abs(i_a) / med / (cfg["mm_r_alarm"] - 1.0)
+            if f > 1.0:
+                x = 1.0 + (x - 1.0) / f
+            self._assess(out, ev.MODEL_MISMATCH, c, x, t_s, cfg["mm_r_warn"], cfg["mm_r_alarm"], 0.0, 1, MM_STEP_SLOT)
 
     # ------------------------------------------------------------------ charge-current limit
     def _charge_limit(self, t_c, ests):

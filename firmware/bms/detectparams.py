@@ -13,7 +13,9 @@
 
 _BASE = {
     # --- phase tracking (string current) ---
-    "i_rest_c": 0.01,  # |i| below this C-rate counts as rest
+    "i_rest_c": 0.01,  # |i| below this C-rate counts as rest ...
+    "i_rest_k": 3.5,  # ... or below |offset| + this many sigmas of the current samples at rest (learnt), ...
+    "i_rest_max_c": 0.05,  # ... but never above this C-rate
     "seg_min_s": 60.0,  # shorter current segments are blips, not phases
     "q_nom_ah": 0.0,  # 0: take the estimators' capacity at the first update
     "ocv_avg_s": 60.0,  # rest voltage averaged over about this long reads as the relaxed OCV
@@ -38,6 +40,7 @@ _BASE = {
     "dd_alarm_v": 0.020,  # Xu & Liao: 20-80 mV drops
     "dd_crit_v": 0.300,  # collapse towards a hard short
     "dd_k_sigma": 8.0,  # and at least this many noise sigmas
+    "dd_var_n": 100,  # sample-to-sample steps that teach the noise (a running mean) before any drop is assessed
     "dd_count_alarm": 3,  # this many warning-size drops in one charge is an alarm too
     "dd_refractory_s": 60.0,
     "dd_di_c": 0.05,  # skip windows in which the current moved more than this C-rate
@@ -46,6 +49,7 @@ _BASE = {
     "dn_min_slope_v": 1.0,  # ... where the OCV is steep enough to read the SoC [V per unit SoC]
     "dn_band": 0.003,  # ... for cells within this SoC of the string's emptiest cell (the string's balance is theirs)
     "dn_min_dis_frac": 0.5,  # at least this much capacity discharged between two anchors
+    "dn_max_dsoc": 0.004,  # ... whose relaxed-OCV SoC moved by at most this (the table's error grows with the move)
     "dn_skip_n": 2,  # the first per-cycle losses of each cell are not used: the string's cells settle into their order
     #                  at the cut-off over the first cycles (after assembly, a balance, a first full discharge)
     "dn_base_cycles": 5,  # cycles to learn the baseline loss (median)
@@ -55,6 +59,10 @@ _BASE = {
     "dn_warn": 0.0025,  # CUSUM levels: loss in excess of the baseline + slack, fraction of capacity (ROC)
     "dn_alarm": 0.0035,
     "dn_crit": 0.02,
+    # a reading's excess is divided by max(1, dn_k_sigma * sd / alarm level), sd the integrated noise of the current
+    # samples (sigma_i learnt at rest) per capacity discharged: the levels hold for a quiet sensor (5 mA on 2 Ah at
+    # 2 s: sd ~0.13 per mille per 0.5C cycle); a noisier one (20 mA: ~0.53 per mille) needs this many sigmas
+    "dn_k_sigma": 5.0,
     # the string's loss at its cut-off (the cell that sets it): CUSUM slack and levels, fraction of capacity
     "dn_cut_soc": 0.01,  # read only after discharges that emptied a cell (relaxed-OCV SoC below this)
     "dn_cut_k": 0.00008,  # half the smallest target: a doubled dead-sodium rate adds ~0.17 per mille warm
@@ -79,6 +87,10 @@ _BASE = {
     "nu_crit_v": 0.030,
     "nu_str_warn_v": 0.0025,  # ... the median growth of the string's cells in one charge (>= 3 cells evaluated)
     "nu_str_alarm_v": 0.003,  # healthy strings' medians stayed <= 2.3 mV (both suites)
+    # both channels' evidence is divided by max(1, nu_k_sigma * sd / alarm level), sd its standard error from the
+    # voltage noise (learnt at rest): the levels above hold for a quiet front end (1 mV at 0.5C, 2 s: sd ~0.8 mV
+    # per cell); a noisier one (3 mV: sd ~2.5 mV) needs this many sigmas of its own
+    "nu_k_sigma": 5.0,
     # --- 5. stripping void: polarisation at the end of discharge relative to mid discharge ---
     "sv_mid_lo": 0.45,
     "sv_mid_hi": 0.70,
@@ -103,6 +115,9 @@ _BASE = {
     "mm_step_soc_min": 0.05,  # no charge steps from a rest where the string's emptiest cell reads below this SoC
     "mm_r_warn": 1.14,  # healthy cells up to 1.12 (warm: ~30 mV steps), resistance x3 from 1.20 (cold layered oxide)
     "mm_r_alarm": 1.17,
+    # the growth over 1 is divided by max(1, mm_k_sigma * sd / (mm_r_alarm - 1)), sd the step's relative scatter from
+    # the voltage noise: the levels hold for a quiet front end (1 mV on a 30 mOhm step at 0.5C: sd 3.4 %)
+    "mm_k_sigma": 5.0,
     # --- charge-current limit ---
     "cc_max_c": 1.0,  # allowed charge C-rate at 25 C on a fresh cell
     "cc_ea_ev": 0.14,  # Arrhenius of the critical current density (Lowack et al.)
@@ -174,6 +189,10 @@ def validate(cfg):
             raise ValueError("%s must be 0 (off) or at least %s" % (crit, alarm))
     if cfg["nu_q_early"][1] > cfg["nu_q_late"][0]:
         raise ValueError("nu_q_early must end before nu_q_late starts")
+    if not cfg["mm_r_alarm"] > 1.0:
+        raise ValueError("mm_r_alarm must be above 1 (a growth of the step resistance)")
+    if cfg["i_rest_max_c"] < cfg["i_rest_c"]:
+        raise ValueError("i_rest_max_c must be at least i_rest_c")
     if not cfg["dn_cut_t_ref_s"] > 0.0:
         raise ValueError("dn_cut_t_ref_s must be a positive cycle length in s")
     if not 0.0 < cfg["hyst_frac"] <= 1.0:
