@@ -95,6 +95,7 @@ class PlatingDetectors:
         self._fit_stt = [0.0] * n
         self._fit_stv = [0.0] * n
         self._ss_slope = [0.0] * n
+        self._ss_f = [1.0] * n  # the last rest fit's noise factor (>= 1)
         self._fit_t0 = 0.0
         self._fit_next = 0.0
         self._rest_soc = [0.5] * n
@@ -455,12 +456,21 @@ class PlatingDetectors:
                 continue
             leak = -(slope[c] - ref) * 3600.0 / k  # SoC per hour = C-rate
             self.leak_c[c] = leak
+            # the fit's standard error from the voltage noise (var(slope) = sigma_v^2 m / den; the string's median
+            # adds ~1.57/n of it), as a C-rate: a noisy front end's estimate is divided by its excess over the level
+            m = self._fit_n[c]
+            sd = self._v_sd(c) * sqrt(m / (m * self._fit_stt[c] - self._fit_st[c] * self._fit_st[c]))
+            sd *= (sqrt(1.0 + 1.57 / n) if n >= 3 else 1.0) * 3600.0 / k
+            f = cfg["ss_k_sigma"] * sd / cfg["ss_alarm_c"]
+            self._ss_f[c] = f if f > 1.0 else 1.0
             self._leak_assess(out, c, t_s)
 
     def _leak_assess(self, out, c, t_s):
         """One level for both leakage estimates: the larger of the last rest fit and the last charge balance."""
         cfg = self.cfg
-        v = self.leak_c[c] if self.leak_c[c] > self.cb_leak_c[c] else self.cb_leak_c[c]
+        v = self.leak_c[c] / self._ss_f[c]
+        if self.cb_leak_c[c] > v:
+            v = self.cb_leak_c[c]
         self._assess(out, ev.SOFT_SHORT, c, v, t_s, cfg["ss_warn_c"], cfg["ss_alarm_c"], cfg["ss_crit_c"])
 
     def _charge_balance(self, out, t_s, t_c, ests, k):

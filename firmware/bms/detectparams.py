@@ -27,6 +27,9 @@ _BASE = {
     "ss_warn_c": 0.0028,  # leakage C-rate levels (C/360, C/285, C/5) (the scale rests on the OCV table's slope) (ROC)
     "ss_alarm_c": 0.0035,
     "ss_crit_c": 0.2,
+    # the rest fit's leak is divided by max(1, ss_k_sigma * sd / ss_alarm_c), sd its standard error from the voltage
+    # noise learnt at rest (1 mV over a 900 s fit at 2 s on a 1 V/SoC slope: sd ~0.7e-3 C; 3 mV: ~2e-3 C)
+    "ss_k_sigma": 4.0,
     # ... and the charge balance over whole cycles between relaxed-OCV anchors on the steep ends (same levels)
     "cb_min_slope_v": 1.0,  # OCV slope [V per unit SoC] at which a relaxed voltage reads the plated charge
     "cb_min_dis_frac": 0.5,  # at least this much capacity discharged between two anchors of the same kind

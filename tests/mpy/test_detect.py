@@ -194,9 +194,10 @@ def test_odd_but_finite_inputs_never_raise():
     assert det.i_chg_limit_a >= 0.0
 
 
-def _cycle_with_leak(det, ests, socs, leak_a, t0, i_offset_a, dt=10.0):
+def _cycle_with_leak(det, ests, socs, leak_a, t0, i_offset_a, dt=10.0, v_noise=None):
     """One 1 A charge (1 h) / rest / discharge (1 h) / rest (30 min each) cycle; the cells' voltage is their exact
-    OCV; leak_a[c] drains cell c all the time; the current sensor reads i_offset_a too much. Returns events."""
+    OCV (plus v_noise(), a Noise, if given); leak_a[c] drains cell c all the time; the current sensor reads
+    i_offset_a too much. Returns events."""
     out = []
     t = t0
     for i_a, n_s in ((1.0, 3600), (0.0, 1800), (-1.0, 3600), (0.0, 1800)):
@@ -205,9 +206,31 @@ def _cycle_with_leak(det, ests, socs, leak_a, t0, i_offset_a, dt=10.0):
             v = []
             for c in range(len(socs)):
                 socs[c] += (i_a - leak_a[c]) * dt / 3600.0 / Q_AH
-                v.append(ests[c].ocv(socs[c], 25.0))
+                v.append(ests[c].ocv(socs[c], 25.0) + (v_noise() if v_noise else 0.0))
             out += det.update(t, dt, i_a + i_offset_a, v, [25.0] * len(socs), ests)
     return out, t
+
+
+def test_rest_fit_of_a_noisy_front_end_is_weighed_by_its_noise():
+    # healthy cells, +/-8 mV uniform voltage noise (sigma 4.6 mV) sampled every 10 s on a 1 V/SoC OCV: a late-rest
+    # slope over 900 s scatters by ~7e-3 C, twice the alarm level; divided by ss_k_sigma x that over the alarm
+    # level it stays quiet, and a C/20 leak still alarms
+    for k_sigma, leak_a, alarms in ((4.0, 0.0, []), (0.0, 0.0, None), (4.0, Q_AH / 20.0, [2])):
+        det = PlatingDetectors(4, _cfg(ss_min_slope_v=0.5, ss_k_sigma=k_sigma))
+        ests = [StubEstimator() for _ in range(4)]
+        socs = [0.5] * 4
+        noise = Noise(0.008, seed=5)
+        evs = []
+        t = 0.0
+        for _ in range(4):
+            out, t = _cycle_with_leak(det, ests, socs, [0.0, 0.0, leak_a, 0.0], t, 0.0, v_noise=noise)
+            evs += out
+        hit = sorted(set(e[0] for e in evs if e[1] == ev.SOFT_SHORT and e[2] >= ev.ALARM))
+        if alarms is None:
+            assert hit, "the check lost its point: the noise alone did not alarm"
+        else:
+            assert hit == alarms, evs
+        assert 0.004 < det._v_sd(0) < 0.0055
 
 
 def test_charge_balance_finds_a_leak_the_rest_voltage_cannot_show():
@@ -403,20 +426,26 @@ def _charge_from_empty(det, ests, extra_v, t0, noise, soc0=0.0):
     return out, t
 
 
+def _nucleation_campaign(n_charges, extra_of, noise_amp, soc0_of=None):
+    """n_charges cycles of _charge_from_empty on 4 cells: extra_of(k) the cells' overshoots in cycle k, soc0_of(k)
+    its start above empty (default 0), noise_amp the voltage noise. Returns (detectors, nucleation events)."""
+    ests = [StubEstimator(0.0) for _ in range(4)]
+    det = PlatingDetectors(4, _cfg())
+    noise = Noise(noise_amp)
+    evs = []
+    t = 0.0
+    for k in range(n_charges):
+        out, t = _charge_from_empty(det, ests, extra_of(k), t, noise, soc0_of(k) if soc0_of else 0.0)
+        evs += out
+    return det, [e for e in evs if e[1] == ev.NUCLEATION]
+
+
 def test_nucleation_growth_shared_by_the_string_alarms_at_lower_levels_than_one_cell():
     # after a baseline of 5 charges the onset overshoot grows by 3.5 mV in every cell (a pack-wide degradation of
     # the sodiophilic layer: the string's median alarms), in one cell only (a single reading that size is within a
     # healthy cell's scatter: a warning), or by 6 mV in one cell (that cell alarms)
     for extra, alarms in (([0.0035] * 4, [0, 1, 2, 3]), ([0.0, 0.0, 0.0035, 0.0], []), ([0.0, 0.006, 0.0, 0.0], [1])):
-        ests = [StubEstimator(0.0) for _ in range(4)]
-        det = PlatingDetectors(4, _cfg())
-        noise = Noise(0.0003)
-        evs = []
-        t = 0.0
-        for k in range(7):
-            out, t = _charge_from_empty(det, ests, extra if k >= 5 else [0.0] * 4, t, noise)
-            evs += out
-        nu = [e for e in evs if e[1] == ev.NUCLEATION]
+        det, nu = _nucleation_campaign(7, lambda k: extra if k >= 5 else [0.0] * 4, 0.0003)
         assert sorted(set(e[0] for e in nu if e[2] >= ev.ALARM)) == alarms, nu
         assert all(e[3] > 5 * 4800.0 for e in nu), nu  # nothing during the baseline charges
         if extra[0]:  # raised by the string's median: one value for all four
@@ -429,29 +458,14 @@ def test_nucleation_baseline_follows_cycles_not_readings_and_noise_lifts_the_lev
     # the onset feature drifts 2 mV per cycle in every cell (ageing moves the end-of-discharge state); cycles 5
     # and 6 do not start from empty (no reading): extrapolated per reading, cycle 7 would stand 4 mV above its
     # line in every cell (the string's median alarms); per cycle it stands on it
-    ests = [StubEstimator(0.0) for _ in range(4)]
-    det = PlatingDetectors(4, _cfg())
-    noise = Noise(0.0003)
-    t = 0.0
-    evs = []
-    for k in range(9):
-        out, t = _charge_from_empty(det, ests, [0.002 * k] * 4, t, noise, 0.5 if k in (5, 6) else 0.0)
-        evs += out
-    assert [e for e in evs if e[1] == ev.NUCLEATION] == []
+    det, nu = _nucleation_campaign(9, lambda k: [0.002 * k] * 4, 0.0003, lambda k: 0.5 if k in (5, 6) else 0.0)
+    assert nu == []
     hx = det._nu_hx[0]  # when the readings were taken: 3 cycles apart around the skipped ones, then 1
     assert abs((hx[-2] - hx[-3]) / (hx[-1] - hx[-2]) - 3.0) < 1e-6, hx
     # a noisy front end (+/-5 mV uniform, sigma 2.9 mV): one cell's reading scatters ~2.5 mV, so a 6 mV growth
     # (an alarm on a quiet front end) stays below the levels and a 25 mV growth alarms
     for extra, alarms in ((0.006, []), (0.025, [1])):
-        ests = [StubEstimator(0.0) for _ in range(4)]
-        det = PlatingDetectors(4, _cfg())
-        noise = Noise(0.005)
-        t = 0.0
-        evs = []
-        for k in range(7):
-            out, t = _charge_from_empty(det, ests, [0.0, extra if k >= 5 else 0.0, 0.0, 0.0], t, noise)
-            evs += out
-        nu = [e for e in evs if e[1] == ev.NUCLEATION]
+        det, nu = _nucleation_campaign(7, lambda k: [0.0, extra if k >= 5 else 0.0, 0.0, 0.0], 0.005)
         assert sorted(set(e[0] for e in nu if e[2] >= ev.ALARM)) == alarms, nu
         assert 0.002 < det._v_sd(1) < 0.0035  # the voltage noise learnt at rest
 
