@@ -26,7 +26,8 @@ mm_delay_n windows for the model detector), a level clears with hysteresis (hyst
 
 Extras for benches/tests: det.level[kind][cell] (current level), det.evidence[kind][cell] (last evidence value),
 det.trace = callable(cell, kind, t_s, value) called at every evaluation (threshold sweeps), det.leak_c[cell]
-(last leakage estimate, C-rate), det.clear_inhibit().
+(last leakage estimate, C-rate), det.i_thr_a and det.i_noise_a (the rest threshold and current noise learnt at
+rest), det.clear_inhibit().
 """
 from math import exp, sqrt
 

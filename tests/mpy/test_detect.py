@@ -2,7 +2,7 @@
 # (tests/test_on_micropython.py). Scenario tests against the simulator are in tests/test_detect.py.
 from bms import detectparams
 from bms import events as ev
-from bms.detect import DN_CUT_SLOT, MM_STEP_SLOT, PlatingDetectors
+from bms.detect import DN_CUT_SLOT, MM_STEP_SLOT, REST, PlatingDetectors
 
 Q_AH = 2.0
 
@@ -462,8 +462,8 @@ def test_nucleation_baseline_follows_cycles_not_readings_and_noise_lifts_the_lev
     assert nu == []
     hx = det._nu_hx[0]  # when the readings were taken: 3 cycles apart around the skipped ones, then 1
     assert abs((hx[-2] - hx[-3]) / (hx[-1] - hx[-2]) - 3.0) < 1e-6, hx
-    # a noisy front end (+/-5 mV uniform, sigma 2.9 mV): one cell's reading scatters ~2.5 mV, so a 6 mV growth
-    # (an alarm on a quiet front end) stays below the levels and a 25 mV growth alarms
+    # a noisy front end (+/-5 mV uniform, sigma 2.9 mV): one cell's step scatters ~1.7 mV (14 samples per window,
+    # the extrapolated line), so a 6 mV growth (an alarm on a quiet front end) only warns and a 25 mV growth alarms
     for extra, alarms in ((0.006, []), (0.025, [1])):
         det, nu = _nucleation_campaign(7, lambda k: [0.0, extra if k >= 5 else 0.0, 0.0, 0.0], 0.005)
         assert sorted(set(e[0] for e in nu if e[2] >= ev.ALARM)) == alarms, nu
@@ -485,7 +485,7 @@ def test_a_noisy_current_sensor_keeps_a_rest_whole():
                     t += 2.0
                     i_m = i_a + 0.01 + noise()
                     det.update(t, 2.0, i_m, [3.5, 3.5, 3.5], [25.0] * 3, ests)
-                    if i_a == 0.0 and rest == 2 and det.phase != 0:
+                    if i_a == 0.0 and rest == 2 and det.phase != REST:
                         not_rest += 1
         if learnt:
             assert 0.06 < det.i_thr_a < 0.1, det.i_thr_a  # 10 mA + 3.5 x 20 mA
