@@ -69,6 +69,7 @@ class PlatingDetectors:
         self.seg_t0 = None
         self._last_active = REST  # phase of the last long charge/discharge segment
         self._rest_t0 = None  # start of the rest before the current charge/discharge segment (blips resume it)
+        self._seg_ah0 = 0.0  # ah_net at the start of the current segment
         self.ah_net = 0.0
         self.ah_dis = 0.0
         # the current sensor at rest (its offset and noise), learnt from the rest samples: the rest threshold
@@ -257,7 +258,10 @@ class PlatingDetectors:
             step = self.phase == REST and ph != REST and t_s - self.seg_t0 >= cfg["seg_min_s"]
             # a blip (a current spike, a noisy sample over i_rest) inside a rest: the rest goes on, its late-rest
             # fit intact (a reset there cost a leak its first rest); the anchors taken at the blip are re-taken
-            resume = ph == REST and self._rest_t0 is not None and t_s - self.seg_t0 < cfg["seg_min_s"]
+            # ... but a short pulse that moved charge (a string cut off at once, a charge stopped after seconds) is
+            # a real step: the voltages move and relax again, and the rest starts over
+            resume = (ph == REST and self._rest_t0 is not None and t_s - self.seg_t0 < cfg["seg_min_s"]
+                      and abs(self.ah_net - self._seg_ah0) * 3600.0 < cfg["i_rest_c"] * q_nom * cfg["seg_min_s"])
             self._end_segment(out, t_s, t_c, ests)
             if step:  # after the rest's end: its relaxed-OCV anchors are fresh
                 self._step_eval(out, t_s, i_a, v_cell)
@@ -268,6 +272,7 @@ class PlatingDetectors:
                 self.seg_t0 = rest_t0
             else:
                 self.seg_t0 = t_s
+                self._seg_ah0 = self.ah_net
                 self._start_segment(t_s, ph, i_a, ests)
         dah = i_a * dt_s / 3600.0
         self.ah_net += dah

@@ -495,6 +495,20 @@ def test_a_noisy_current_sensor_keeps_a_rest_whole():
             assert det.i_thr_a == 0.02 and not_rest > 100
 
 
+def test_a_short_pulse_that_moves_charge_starts_the_rest_over():
+    # a rest, then 20 s of 1 A (a charge stopped at once: 5.6 mAh, the cells' voltages step and relax again), then
+    # rest: the rest starts over after the pulse; one noisy 50 mA sample (0.03 mAh) is a blip and the rest goes on
+    for pulse_a, n_pulse, rest_from in ((1.0, 10, 1222.0), (0.05, 1, 602.0)):
+        det = PlatingDetectors(3, _cfg())
+        ests = [StubEstimator() for _ in range(3)]
+        t = 0.0
+        for i_a, n in ((1.0, 300), (0.0, 300), (pulse_a, n_pulse), (0.0, 300)):
+            for _ in range(n):
+                t += 2.0
+                det.update(t, 2.0, i_a, [3.5, 3.5, 3.5], [25.0] * 3, ests)
+        assert det.phase == REST and det.seg_t0 == rest_from, (pulse_a, det.seg_t0)
+
+
 def test_a_current_blip_inside_a_rest_does_not_cost_the_leak_fit():
     # cell 2 leaks C/100 during a 30 min rest; one noisy current sample over i_rest 1000 s in would end the rest
     # there and leave too little of either half for the late-rest fit, unless the rest resumes after the blip
