@@ -341,8 +341,7 @@ class PlatingDetectors:
         if dis_ah <= 0.0 or span_s <= 0.0:
             return 1.0
         sd = self.i_noise_a * sqrt(self._dt_s * span_s) / 3600.0 / dis_ah
-        f = self.cfg["dn_k_sigma"] * sd / alarm
-        return f if f > 1.0 else 1.0
+        return _noise_factor(self.cfg["dn_k_sigma"], sd, alarm)
 
     def _start_segment(self, t_s, ph, i_a, ests):
         cfg = self.cfg
@@ -467,8 +466,7 @@ class PlatingDetectors:
             m = self._fit_n[c]
             sd = self._v_sd(c) * sqrt(m / (m * self._fit_stt[c] - self._fit_st[c] * self._fit_st[c]))
             sd *= (sqrt(1.0 + 1.57 / n) if n >= 3 else 1.0) * 3600.0 / k
-            f = cfg["ss_k_sigma"] * sd / cfg["ss_alarm_c"]
-            self._ss_f[c] = f if f > 1.0 else 1.0
+            self._ss_f[c] = _noise_factor(cfg["ss_k_sigma"], sd, cfg["ss_alarm_c"])
             self._leak_assess(out, c, t_s)
 
     def _leak_assess(self, out, c, t_s):
@@ -780,7 +778,7 @@ class PlatingDetectors:
         readings against equivalent full cycles (the feature drifts slowly as the end-of-discharge state moves
         with ageing, and charges that do not start from empty are skipped: a step is what we look for).
         sd: the feature's standard error from the sensor noise (0: unknown). Returns the step, None while the
-        baseline is short; the step assessed is shrunk by _nu_noise_factor (a noisy front end scatters it)."""
+        baseline is short; the step assessed is divided by _noise_factor (a noisy front end scatters it)."""
         cfg = self.cfg
         hist = self._nu_hist[c]
         hx = self._nu_hx[c]
@@ -801,19 +799,13 @@ class PlatingDetectors:
             # the step's noise: this reading's and the extrapolated line's (variance factor 1/m + lever^2/sxx)
             g = 1.0 / m + ((x_now - x_mean) * (x_now - x_mean) / sxx if sxx > 1e-9 else 0.0)
             self._nu_sd[c] = sd * sqrt(1.0 + g)
-            f = self._nu_noise_factor(self._nu_sd[c], cfg["nu_alarm_v"])
+            f = _noise_factor(cfg["nu_k_sigma"], self._nu_sd[c], cfg["nu_alarm_v"])
             self._assess(out, ev.NUCLEATION, c, step / f, t_s, cfg["nu_warn_v"], cfg["nu_alarm_v"], cfg["nu_crit_v"])
             hist.pop(0)
             hx.pop(0)
         hist.append(eta)
         hx.append(x_now)
         return step
-
-    def _nu_noise_factor(self, sd, alarm):
-        """>= 1: how far the sensor noise (sd, the evidence's standard error) lifts nu_k_sigma * sd above the
-        alarm level the thresholds were set at with a quiet front end; the evidence is divided by it."""
-        f = self.cfg["nu_k_sigma"] * sd / alarm
-        return f if f > 1.0 else 1.0
 
     def _nucleation_string(self, out, t_s):
         """The median step of the cells evaluated in this charge (>= 3): a sodiophilic layer that degrades in
@@ -826,7 +818,7 @@ class PlatingDetectors:
             med = _median(xs)
             # a median's standard error: ~1.25 sigma / sqrt(k) for k normal readings
             sd = 1.25 * _median([self._nu_sd[c] for c in range(self.n) if has[c]]) / sqrt(len(xs))
-            med /= self._nu_noise_factor(sd, cfg["nu_str_alarm_v"])
+            med /= _noise_factor(cfg["nu_k_sigma"], sd, cfg["nu_str_alarm_v"])
             for c in range(self.n):
                 if has[c]:
                     self._assess(out, ev.NUCLEATION, c, med, t_s, cfg["nu_str_warn_v"], cfg["nu_str_alarm_v"],
@@ -952,7 +944,7 @@ class PlatingDetectors:
             x = _median_last3(self._mm_rlast[k][c], rel) / _median(hist)
             # a noisy front end: the growth is divided by max(1, mm_k_sigma * sd / (alarm - 1)), sd the step's
             # relative scatter from the cell's voltage noise (one sample against the rest's average)
-            f = cfg["mm_k_sigma"] * self._v_sd(c) / abs(i_a) / med / (cfg["mm_r_alarm"] - 1.0)
+            f = _noise_factor(cfg["mm_k_sigma"], self._v_sd(c) / abs(i_a) / med, cfg["mm_r_alarm"] - 1.0)
             if f > 1.0:
                 x = 1.0 + (x - 1.0) / f
             self._assess(out, ev.MODEL_MISMATCH, c, x, t_s, cfg["mm_r_warn"], cfg["mm_r_alarm"], 0.0, 1, MM_STEP_SLOT)
@@ -1015,6 +1007,13 @@ def _ocv_slope(est, soc, t_c):
     if b > 1.0:
         b = 1.0
     return (est.ocv(b, t_c) - est.ocv(a, t_c)) / (b - a)
+
+
+def _noise_factor(k_sigma, sd, level):
+    """>= 1: how far k_sigma standard errors (sd, from the noise the detectors learnt) reach above the level the
+    thresholds were set at with a quiet front end; a detector divides its evidence (or its excess) by it."""
+    f = k_sigma * sd / level
+    return f if f > 1.0 else 1.0
 
 
 def _median_last3(buf, x):
