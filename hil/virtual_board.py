@@ -33,9 +33,11 @@ def micropython_command() -> str:
 
 
 class VirtualBoard:
-    def __init__(self, heapsize: str | None = "256k", entry: Path = FIRMWARE / "main.py"):
+    def __init__(self, heapsize: str | None = "256k", root: Path = FIRMWARE):
+        """root: the board's filesystem, main.py and the bms package (the source tree, or a build of .mpy files
+        made by host.deploy.build_image)."""
         self.heapsize = heapsize
-        self.entry = entry
+        self.root = Path(root)
         self.proc: subprocess.Popen | None = None
         self.port: str = ""
         self._stderr = tempfile.TemporaryFile()
@@ -47,8 +49,8 @@ class VirtualBoard:
         cmd = [micropython_command()]
         if self.heapsize:
             cmd += ["-X", "heapsize=" + self.heapsize]
-        cmd.append(str(self.entry))
-        env = dict(os.environ, MICROPYPATH=str(FIRMWARE))
+        cmd.append(str(self.root / "main.py"))
+        env = dict(os.environ, MICROPYPATH=str(self.root))
         self.proc = subprocess.Popen(cmd, stdin=master, stdout=master, stderr=self._stderr, env=env, close_fds=True)
         os.close(master)
         self._slave = slave  # kept open so the line stays up until stop()

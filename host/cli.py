@@ -3,8 +3,10 @@
   nabms run SCENARIO.json [--port /dev/ttyACM0 | --virtual] [--out runs]   closed-loop run, writes a run folder
   nabms hello --port P          handshake: firmware version, cells, preset
   nabms stats --port P          the firmware's receive/reject counters
-  nabms virtual-board           start a virtual board and print its serial port path (Ctrl-C stops it)
-  nabms flash --port P          copy firmware/ to a MicroPython board with mpremote
+  nabms virtual-board [--mpy]   start a virtual board and print its serial port path (Ctrl-C stops it);
+                                --mpy runs the image `flash` copies (bms/*.mpy) instead of the source tree
+  nabms flash --port P [--source]   copy the firmware to a MicroPython board with mpremote: main.py and the bms
+                                package precompiled by mpy-cross (--source: the .py files)
 """
 
 from __future__ import annotations
@@ -13,9 +15,12 @@ import argparse
 import json
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 from hil.virtual_board import FIRMWARE, VirtualBoard
+from host.deploy import build_image
 from host.link import BoardLink
 
 
@@ -41,26 +46,49 @@ def _cmd_stats(args):
 
 
 def _cmd_virtual(args):
-    with VirtualBoard() as board:
-        print(board.port, flush=True)
-        try:
-            while board.alive():
-                time.sleep(0.2)
-        except KeyboardInterrupt:
-            pass
-        if not board.alive():
-            print(board.stderr_text(), file=sys.stderr)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) if args.mpy else FIRMWARE
+        if args.mpy:
+            build_image(root)
+        with VirtualBoard(root=root) as board:
+            print(board.port, flush=True)
+            try:
+                while board.alive():
+                    time.sleep(0.2)
+            except KeyboardInterrupt:
+                pass
+            if not board.alive():
+                print(board.stderr_text(), file=sys.stderr)
     return 0
+
+
+# removes the other kind of module from the board's bms/: MicroPython imports x.py before x.mpy, so a stale
+# source file would shadow a fresh .mpy (and a stale .mpy one whose source was removed)
+_REMOVE_OTHER = """import os
+try:
+    for f in os.listdir('bms'):
+        if f.endswith('%s'):
+            os.remove('bms/' + f)
+except OSError:
+    pass
+"""
 
 
 def _cmd_flash(args):
     # main.py at the root, the package beside it: the board imports `bms` from its root filesystem
     mp = [sys.executable, "-m", "mpremote", "connect", args.port]
-    subprocess.run(mp + ["fs", "mkdir", ":bms"], check=False)
-    files = sorted((FIRMWARE / "bms").glob("*.py"))
-    subprocess.run(mp + ["fs", "cp"] + [str(f) for f in files] + [":bms/"], check=True)
-    subprocess.run(mp + ["fs", "cp", str(FIRMWARE / "main.py"), ":main.py"], check=True)
-    print("flashed %d modules to %s" % (len(files) + 1, args.port))
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.source:
+            files = sorted((FIRMWARE / "bms").glob("*.py"))
+            main_py, other = FIRMWARE / "main.py", ".mpy"
+        else:
+            image = build_image(Path(tmp))
+            files, main_py, other = image[:-1], image[-1], ".py"
+        subprocess.run(mp + ["fs", "mkdir", ":bms"], check=False)
+        subprocess.run(mp + ["exec", _REMOVE_OTHER % other], check=True)
+        subprocess.run(mp + ["fs", "cp"] + [str(f) for f in files] + [":bms/"], check=True)
+        subprocess.run(mp + ["fs", "cp", str(main_py), ":main.py"], check=True)
+    print("flashed main.py and %d %s modules to %s" % (len(files), "source" if args.source else ".mpy", args.port))
     return 0
 
 
@@ -76,8 +104,12 @@ def main(argv=None):
     for name, fn in (("hello", _cmd_hello), ("stats", _cmd_stats), ("flash", _cmd_flash)):
         p = sub.add_parser(name)
         p.add_argument("--port", required=True)
+        if name == "flash":
+            p.add_argument("--source", action="store_true", help="copy bms/*.py instead of precompiled .mpy")
         p.set_defaults(fn=fn)
-    sub.add_parser("virtual-board").set_defaults(fn=_cmd_virtual)
+    p = sub.add_parser("virtual-board")
+    p.add_argument("--mpy", action="store_true", help="run the precompiled image that flash copies")
+    p.set_defaults(fn=_cmd_virtual)
     args = ap.parse_args(argv)
     return args.fn(args)
 

@@ -64,3 +64,23 @@ def test_config_beyond_limits_is_refused_with_a_reason(link):
     assert hello["n_cells"] == 4 and hello["preset"] == "layered-oxide-bare-cu"
     est, _ = link.sample(1000, -1.0, [3.2] * 4, [25.0] * 4)
     assert len(est["soc"]) == 4
+
+
+def test_the_flashed_image_of_mpy_modules_runs_a_string_of_8_cells_in_192k(tmp_path):
+    # nabms flash copies main.py and bms/*.mpy (host.deploy.build_image): the board no longer compiles the modules
+    # in its own heap. Measured on the 64-bit unix port with 8 cells: the image needs 176 KB, the source tree
+    # 208 KB (at 192 KB it refuses the configuration with a MemoryError)
+    from host.deploy import build_image
+
+    files = build_image(tmp_path)
+    assert sorted(f.name for f in files if f.suffix == ".mpy") == sorted(
+        f.stem + ".mpy" for f in (VirtualBoard().root / "bms").glob("*.py"))
+    assert not list((tmp_path / "bms").glob("*.py"))  # no source to shadow the .mpy (imported first)
+    with VirtualBoard(heapsize="192k", root=tmp_path) as board:
+        with BoardLink(board.port, timeout_s=2.0) as lk:
+            lk.configure(8, "nvp-mg-naf", soc0=0.5)
+            for k in range(1, 200):  # a discharge: the detectors and estimators of 8 cells at work
+                est, _ = lk.sample(2000 * k, -1.0, [3.35 - 0.0001 * k] * 8, [25.0] * 8)
+            assert len(est["soc"]) == 8 and est["soc"][0] < 0.5
+            assert lk.stats()["samples_rejected"] == 0
+        assert board.alive(), "firmware died:\n" + board.stderr_text()
