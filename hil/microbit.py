@@ -227,22 +227,29 @@ class Microbit:
         return out
 
     def write_file(self, name, text, strip=True, piece=200):
-        """Write a text file on the micro:bit's filesystem (flat: no directories)."""
+        """Write a text file on the micro:bit's filesystem (flat: no directories). The UART of a loaded emulator
+        drops bytes: a piece may arrive as other valid Python that fails ("f.write(..)" losing ".write" calls the
+        file), or the file may end up different; either way the whole file is written again."""
         if strip:
             text = strip_source(text)
         want = (len(text), _checksum(text))
+        got = why = None
         for _ in range(self.retries + 1):
-            self.exec("f=open(%r,'w')" % name)
             try:
-                for k in range(0, len(text), piece):
-                    self.exec("f.write(%r)" % text[k:k + piece])
-            finally:
-                self.exec("f.close()")
-            got = tuple(int(a) for a in self.exec(_CHECK_CODE % name).split())
+                self.exec("f=open(%r,'w')" % name)
+                try:
+                    for k in range(0, len(text), piece):
+                        self.exec("f.write(%r)" % text[k:k + piece])
+                finally:
+                    self.exec_raw("f.close()")
+                got = tuple(int(a) for a in self.exec(_CHECK_CODE % name).split())
+            except (MicrobitError, ValueError) as e:
+                why = e
+                continue
             if got == want:
                 return len(text)
-        raise MicrobitError("%s: written file does not match after %d tries (len, checksum) %r != %r"
-                            % (name, self.retries + 1, got, want))
+        raise MicrobitError("%s: written file does not match after %d tries (len, checksum) %r != %r; last error: %s"
+                            % (name, self.retries + 1, got, want, why))
 
     def upload_modules(self, paths, import_them=True, write=True):
         """Write each .py file under its base name and import them in the given order (dependencies
