@@ -136,11 +136,13 @@ class _CCCV(Profile):
                     self.r_est = min(1.5 * r_obs, 100.0)
             self._prev = (self.i_last, v_hi)
             self.i_last = min(max(self.i_last + (v_max - v_hi) / self.r_est, 0.0), self.i_a)
-        return self.i_last
+            return self.i_last
+        return self.i_a  # CC: asks for the full current again once a BMS limit lifts
 
     def __call__(self, t_s, st, i_chg_max_a=None, i_dis_max_a=None):
         i = super().__call__(t_s, st, i_chg_max_a, i_dis_max_a)
-        self.i_last = min(self.i_last, max(i, 0.0))  # a BMS limit also winds the integrator down
+        # CC: the CV integrator will start from what was applied; CV: a BMS limit winds the integrator down
+        self.i_last = max(i, 0.0) if not self.cv else min(self.i_last, max(i, 0.0))
         return i
 
     def done(self, t_s, st):

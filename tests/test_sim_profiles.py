@@ -34,6 +34,16 @@ def test_cccv_holds_the_highest_cell_at_v_max_and_cuts_off():
     assert np.all(np.abs(v_hi[cv][5:] - 3.65) < 0.01)
 
 
+def test_cccv_charges_again_when_a_bms_limit_lifts():
+    # a BMS publishes no charge current until it has seen a sample: a charge that starts under a zero limit
+    # must take its full CC current once the limit lifts (it used to stay at zero for good)
+    pack = Pack(n_cells=2, soc0=0.1)
+    limits = lambda t, st: (0.0 if t < 10 else 5.0, 5.0)  # noqa: E731 - a BMS stand-in
+    rec = pack.run(P.cccv(2.0, v_max=3.65, i_cut_a=0.1), limits=limits, t_max_s=600)
+    t, i = rec["t_s"] - 1.0, rec["i_a"]
+    assert np.all(i[t < 10] == 0.0) and np.all(i[(t >= 12) & (t < 600)] == 2.0)
+
+
 def test_cccv_is_stable_when_cold():
     pack = Pack(soc0=0.5, t_amb_c=-20.0)
     rec = pack.run(P.cccv(2.0, i_cut_a=0.2), t_max_s=20000)
