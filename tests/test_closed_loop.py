@@ -44,3 +44,26 @@ def test_judge_reports_each_failed_criterion():
 
     failed = judge({"samples": 10, "soc_rmse": 0.2, "soc_max_err": 0.3}, [E()], {"min_samples": 100, "soc_rmse_max": 0.05, "forbidden_events": ["over_voltage"], "required_events": ["dendrite"]})
     assert len(failed) == 4
+
+
+def test_a_soft_short_is_reported_over_the_link_and_lowers_the_charge_limit(tmp_path):
+    # hil/scenarios/soft_short.json: the detectors on real MicroPython, fed by the simulator through the pty
+    from bms import detectparams
+    from bms import events as ev
+
+    summary, run_dir = run_scenario("soft_short.json", out=tmp_path)
+    assert summary["passed"], summary["failed_criteria"]
+    events = np.genfromtxt(run_dir / "events.csv", delimiter=",", names=True, dtype=None, encoding="utf-8")
+    plating = {"soft_short", "dendrite", "dead_sodium", "nucleation", "stripping_void", "model_mismatch"}
+    assert {int(e["cell"]) for e in events if e["kind"] in plating} == {1}  # the leaking cell only
+    t_alarm = min(float(e["t_s"]) for e in events if e["kind"] == "soft_short" and e["severity"] == "alarm")
+    log = np.genfromtxt(run_dir / "log.csv", delimiter=",", names=True)
+    t_dis = log["t_s"][np.argmax(log["i_a"] < 0.0)]  # the rest after the charge ends here
+    assert t_alarm <= t_dis + 120.0  # within that rest (a rest's end is seen after seg_min_s of the next phase)
+    # the limit published is the lower of the protection's and the plating-aware one (cc_max_c x Q x the risk
+    # factor of the worst level): after the alarm the plating-aware one is below what was allowed before
+    cfg = detectparams.preset("layered-oxide-mg-naf")
+    at_alarm = cfg["cc_risk"][ev.ALARM] * cfg["cc_max_c"] * 2.0
+    before, after = log["t_s"] < t_alarm, log["t_s"] > t_alarm
+    assert log["i_chg_max_a"][before].max() > at_alarm + 0.1
+    assert log["i_chg_max_a"][after].max() <= at_alarm + 1e-6
