@@ -10,8 +10,6 @@
              --other-cycling (healthy strings at 1C/1C, 0.2C/0.3C and 0.5C with 10-min rests: false alarms
              under cycling the thresholds were not set on),
              --noisy-sensors (a cheaper front end's noise, offset and gain),
-             --no-burst (2 s samples throughout: the detectors' request for a 0.2 s burst at the onset of a charge
-             from empty, det.fast_sampling, is ignored),
              --set KEY=VALUE (override a detectparams threshold in every scenario, repeatable; e.g.
              --set ss_min_slope_v=1e9 switches the late-rest voltage fit off, leaving the soft short to the
              charge balance)
@@ -120,7 +118,6 @@ def run_scenario(sc):
     preset = cathode + "-" + interphase
     n = sc["n_cells"]
     dt = sc.get("dt_s", 2.0)
-    dt_fast = sc.get("dt_fast_s", 0.2)  # while the detectors ask for a burst (det.fast_sampling); None: never
     pack = Pack(cathode=cathode, interphase=interphase, n_cells=n, q_ah=Q_AH, t_amb_c=sc["t_amb_c"],
                 seed=sc["seed"], spread=True, faults=sc.get("faults", ()), soc0=sc.get("soc0", 0.02))
     sensors = SensorModel(seed=sc["seed"] + 1000, **sc.get("sensors", SENSORS))
@@ -172,15 +169,14 @@ def run_scenario(sc):
         if i == 0.0 and i_prev < 0.0:  # the end of a discharge: which cell ran out of sodium (truth)
             cutoff_cells.append((t, int(np.argmin(pack.cells.q_plated))))
         i_prev = i
-        dt_now = dt_fast if det.fast_sampling and dt_fast else dt
-        st = pack.step(i, dt_now)
+        st = pack.step(i, dt)
         t = st.t_s
         v_m, i_meas, t_m = sensors.measure(t, i, st)
         v_l = v_m.tolist()
         t_l = t_m.tolist()
         for c in range(n):
-            ests[c].update(dt_now, i_meas, v_l[c], t_l[c])
-        for e in det.update(t, dt_now, i_meas, v_l, t_l, ests):
+            ests[c].update(dt, i_meas, v_l[c], t_l[c])
+        for e in det.update(t, dt, i_meas, v_l, t_l, ests):
             events.append(e)
     labels = [dict(lab) for lab in pack.labels] + extra_labels
     return {"name": sc["name"], "n_cells": n, "n_cycles": prof.cycle_index + 1, "t_end_s": t,
@@ -465,9 +461,6 @@ def main(argv=None):
     ap.add_argument("--noisy-sensors", action="store_true",
                     help="measure with NOISY_SENSORS (3 mV, 20 mA noise, 10 mA offset, 0.5 %% gain, 0.5 degC) "
                          "instead of SENSORS (1 mV, 5 mA, 2 mA, 0.2 %%, 0.2 degC)")
-    ap.add_argument("--no-burst", action="store_true",
-                    help="sample at the nominal 2 s throughout, ignoring the detectors' request for a 5 Hz burst at "
-                         "the onset of a charge from empty (det.fast_sampling)")
     ap.add_argument("--per-fault", action="store_true",
                     help="also list every injected fault: onset, manifestation (truth) and alarm cycles")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -488,9 +481,6 @@ def main(argv=None):
     if args.noisy_sensors:
         for sc in suite:
             sc["sensors"] = NOISY_SENSORS
-    if args.no_burst:
-        for sc in suite:
-            sc["dt_fast_s"] = None
     over = {}
     for item in args.set:
         key, sep, val = item.partition("=")
@@ -531,8 +521,7 @@ def main(argv=None):
                 row.pop("per_fault")
         print(json.dumps({"detectors": table, "scenarios": len(suite), "seed": args.seed, "wall_s": round(wall, 1),
                           "plots": plots, "quick": args.quick, "overrides": over, "only": args.only,
-                          "dead_sodium_cycles": args.dead_sodium_cycles, "noisy_sensors": args.noisy_sensors,
-                          "burst": not args.no_burst}))
+                          "dead_sodium_cycles": args.dead_sodium_cycles, "noisy_sensors": args.noisy_sensors}))
         return 0
     print("plating detectors vs labelled faults: %d scenarios, %.0f s%s" % (len(suite), wall,
                                                                           " (quick)" if args.quick else ""))

@@ -74,28 +74,24 @@ class Recording:
         }
 
 
-def run_closed_loop(link, pack, sensors, profile, dt_s: float = 1.0, max_steps: int = 10**7,
-                    dt_fast_s: float | None = None, max_t_s: float = float("inf")) -> Recording:
-    """dt_fast_s: the sample period while the firmware flags FLAG_FAST_SAMPLING (None: dt_s throughout)."""
+def run_closed_loop(link, pack, sensors, profile, dt_s: float = 1.0, max_steps: int = 10**7) -> Recording:
     rec = Recording()
     rec.board = link.hello()
     n = pack.n_cells
     i_chg_max, i_dis_max = 0.0, 0.0  # nothing allowed until the firmware has seen a sample
-    fast = False
     st = pack.state
     t_s = 0.0
     wall0 = time.perf_counter()
     for _ in range(max_steps):
-        if profile.done(t_s, st) or t_s >= max_t_s - 1e-9:
+        if profile.done(t_s, st):
             break
         i_a = float(profile(t_s, st, i_chg_max, i_dis_max))
-        st = pack.step(i_a, dt_fast_s if fast and dt_fast_s else dt_s)
+        st = pack.step(i_a, dt_s)
         t_s = float(st.t_s)
         v_meas, i_meas, t_meas = sensors.measure(t_s, i_a, st)
         est, events = link.sample(int(round(t_s * 1000)), float(i_meas), [float(v) for v in v_meas], [float(t) for t in t_meas])
         rec.events.extend(events)
         i_chg_max, i_dis_max = est["i_chg_max_a"], est["i_dis_max_a"]
-        fast = bool(est["flags"] & pr.FLAG_FAST_SAMPLING)
         rec.add(
             t_s=t_s,
             i_a=i_a,

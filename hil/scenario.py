@@ -7,7 +7,6 @@ A scenario is JSON (hil/scenarios/*.json):
   sensors   keyword arguments of sim.sensors.SensorModel
   firmware  {"preset": ..., "soc0": null | fraction}   sent to the board as CONFIG before the run
   dt_s      sample period [s]
-  dt_fast_s sample period while the firmware asks for a burst (FLAG_FAST_SAMPLING; default 0.2, null: never)
   max_t_s   simulated time after which the run stops whatever the profile says (default 2 days)
   profile   list of steps {"<builder>": {kwargs}} for sim.profiles (cc, cccv, rest, drive, hppc, gitt, cycles);
             "c_rate" in place of "i_a" is converted with the cell's q_ah (charge > 0), and q_ah is passed
@@ -97,8 +96,9 @@ def run_scenario(path, port: str | None = None, out="runs", max_steps: int = 10*
     try:
         with BoardLink(port or board.port) as link:
             link.configure(pack.n_cells, fw.get("preset", "%s-%s" % (pack.cathode, pack.interphase)), fw.get("soc0"))
-            rec = run_closed_loop(link, pack, sensors, profile, dt_s=sc.get("dt_s", 1.0), max_steps=max_steps,
-                                  dt_fast_s=sc.get("dt_fast_s", 0.2), max_t_s=sc.get("max_t_s", 2 * 86400))
+            dt_s = sc.get("dt_s", 1.0)
+            max_steps = min(max_steps, int(sc.get("max_t_s", 2 * 86400) / dt_s))
+            rec = run_closed_loop(link, pack, sensors, profile, dt_s=dt_s, max_steps=max_steps)
     finally:
         if board is not None:
             stderr = board.stderr_text()

@@ -67,30 +67,3 @@ def test_a_soft_short_is_reported_over_the_link_and_lowers_the_charge_limit(tmp_
     before, after = log["t_s"] < t_alarm, log["t_s"] > t_alarm
     assert log["i_chg_max_a"][before].max() > at_alarm + 0.1
     assert log["i_chg_max_a"][after].max() <= at_alarm + 1e-6
-
-
-def test_the_host_samples_faster_while_the_firmware_asks_for_a_burst(tmp_path):
-    # two cells discharged to the cut-off, a rest, then a charge from the bare collector: the firmware flags
-    # FLAG_FAST_SAMPLING over the first ~1 % of capacity (the nucleation windows) and the loop samples at
-    # dt_fast_s there, at dt_s elsewhere
-    from bms import protocol as pr
-
-    sc = {"name": "burst", "cell": {"cathode": "layered-oxide", "interphase": "mg-naf", "n_cells": 2, "q_ah": 2.0,
-                                    "t_amb_c": 25.0, "seed": 3, "soc0": 0.05, "spread": True},
-          "sensors": {"seed": 4, "v_noise_v": 0.001, "i_noise_a": 0.005},
-          "firmware": {"preset": "layered-oxide-mg-naf", "soc0": None}, "dt_s": 2.0, "dt_fast_s": 0.2,
-          "profile": [{"rest": {"duration_s": 600}}, {"cc": {"c_rate": -0.5}}, {"rest": {"duration_s": 1800}},
-                      {"cc": {"c_rate": 0.5, "duration_s": 300}}],
-          "criteria": {"min_samples": 100}}
-    path = tmp_path / "burst.json"
-    path.write_text(json.dumps(sc))
-    summary, run_dir = run_scenario(path, out=tmp_path)
-    assert summary["passed"], summary["failed_criteria"]
-    log = np.genfromtxt(run_dir / "log.csv", delimiter=",", names=True)
-    dt = np.diff(log["t_s"])
-    fast = (log["flags"].astype(int) & pr.FLAG_FAST_SAMPLING) != 0
-    assert fast.any() and np.all(log["i_a"][fast] > 0.0)  # only in the charge
-    k = np.flatnonzero(fast)
-    assert np.allclose(dt[k[:-1]], 0.2) and np.allclose(dt[fast[:-1] == 0], 2.0)  # the loop followed the flag
-    q_burst = (log["t_s"][k[-1]] - log["t_s"][k[0]]) * 1.0 / 3600.0 / 2.0  # charge passed in the burst (1 A)
-    assert 0.008 < q_burst < 0.011  # up to the end of the nucleation's late window (1 % of capacity)

@@ -128,8 +128,6 @@ class Bms:
             flags |= pr.FLAG_PROTECTION_TRIP
         if self.valid:
             flags |= pr.FLAG_ESTIMATE_VALID
-        if self.detectors.fast_sampling and not hold:
-            flags |= pr.FLAG_FAST_SAMPLING
         # plating trouble does not heal: the level latches until a reconfiguration (a new cell)
         level = self.plating_level
         for e in self.events:

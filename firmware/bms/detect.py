@@ -4,7 +4,6 @@
     events = det.update(t_s, dt_s, i_a, v_cell, t_c, ests)   # [(cell, kind, severity, t_s, value), ...] raised this tick
     det.i_chg_limit_a     # plating-risk-aware allowed charge current of the string [A]
     det.charge_inhibit    # True once a CRITICAL plating event stands (latched until clear_inhibit())
-    det.fast_sampling     # True while the nucleation windows want samples faster than the nominal period (a burst)
 
 Six detectors (principles, thresholds and blind spots in docs/detectors.md), all fed by the string current, the cell
 voltages/temperatures and the cells' estimators (bms.estimator.CellEstimator: soc, q_ah, nis, r0_ohm(), ocv()):
@@ -155,10 +154,6 @@ class PlatingDetectors:
         # nucleation
         self._nu_on = [False] * n
         self._nu_any = False
-        # the onset windows of a charge from a bare collector are ~15 s long at 0.5C: a handful of samples at a
-        # nominal 2 s, whose noise then sets the nucleation levels. The detectors ask for a burst (the app flags
-        # it, FLAG_FAST_SAMPLING); they work the same at any sample period
-        self.fast_sampling = False
         self._nu_e = [0.0] * n
         self._nu_l = [0.0] * n
         self._nu_en = [0] * n
@@ -293,7 +288,6 @@ class PlatingDetectors:
             self._discharge_tick(t_s, seg_age, i_a, v_cell, t_c, ests)
         self._model_tick(out, t_s, ests)
         self._charge_limit(t_c, ests)
-        self.fast_sampling = ph == CHG and self._nu_any and True in self._nu_on
         return out
 
     # ------------------------------------------------------------------ segments
@@ -731,12 +725,6 @@ class PlatingDetectors:
                 self._nu_any = False
                 self._nucleation_string(out, t_s)
         # 2. dendrites: drop of the pseudo-OCV below its maximum over the last dd_win_s
-        if self._nu_any and True in self._nu_on:
-            # a sampling burst for the nucleation windows: the dendrite window counts samples of the nominal
-            # period, so it starts after the burst (the charge onset is skipped anyway: dd_skip_s)
-            for c in range(n):
-                self._dd_prev[c] = v_cell[c] - ests[c].r0_ohm(t_c[c]) * i_a
-            return
         if self._dd_w == 0:
             self._dd_w = max(3, int(cfg["dd_win_s"] / dt_s + 0.5)) if dt_s > 0.0 else 10
             self._dd_ring = [[0.0] * self._dd_w for _ in range(n)]

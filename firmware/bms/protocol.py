@@ -42,7 +42,6 @@ FLAG_PLATING_WARNING = const(0x0010)
 FLAG_PLATING_ALARM = const(0x0020)
 FLAG_PLATING_CRITICAL = const(0x0040)
 FLAG_ESTIMATE_VALID = const(0x0080)  # the filter has been initialised from a trusted sample
-FLAG_FAST_SAMPLING = const(0x0100)  # the detectors ask for samples at >= 5 Hz (the onset of a charge from empty)
 
 # receive counters, in the order of the STATS payload
 STAT_NAMES = (

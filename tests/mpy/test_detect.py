@@ -434,21 +434,18 @@ def test_dead_sodium_string_balance_skips_readings_whose_anchor_jumped():
             assert alarms == [] and det._dn_s[0][1] < cfg["dn_warn"], (over, evs, det._dn_s)
 
 
-def _charge_from_empty(det, ests, extra_v, t0, noise, soc0=0.0, burst_dt=None):
+def _charge_from_empty(det, ests, extra_v, t0, noise, soc0=0.0):
     """Rest at empty (OCV 3.0 V), a 1 A charge for 10 min whose first 0.15-0.35 % of capacity stands extra_v[c]
     above the course (the nucleation overshoot), rest, a 1 A discharge back to empty, rest. Returns (events, t).
-    soc0 > 0: the cycle runs that much higher (not a charge from empty). burst_dt: the sample period while the
-    detectors ask for a burst (det.fast_sampling; None: 1 s throughout the charge)."""
+    soc0 > 0: the cycle runs that much higher (not a charge from empty)."""
     n = len(ests)
     out = []
     t = t0
     q_in = 0.0
     for i_a, n_s, dt in ((0.0, 1800, 10.0), (1.0, 600, 1.0), (0.0, 1800, 10.0), (-1.0, 600, 1.0)):
-        t_end = t + n_s
-        while t < t_end - 1e-6:
-            step = burst_dt if burst_dt and i_a > 0.0 and det.fast_sampling else dt
-            t += step
-            q_in += i_a * step / 3600.0
+        for _ in range(int(n_s / dt)):
+            t += dt
+            q_in += i_a * dt / 3600.0
             qf = q_in / Q_AH
             v = []
             for c in range(n):
@@ -456,11 +453,11 @@ def _charge_from_empty(det, ests, extra_v, t0, noise, soc0=0.0, burst_dt=None):
                 if i_a > 0.0 and 0.0015 <= qf <= 0.0035:
                     x += extra_v[c]
                 v.append(x)
-            out += det.update(t, step, i_a, v, [25.0] * n, ests)
+            out += det.update(t, dt, i_a, v, [25.0] * n, ests)
     return out, t
 
 
-def _nucleation_campaign(n_charges, extra_of, noise_amp, soc0_of=None, burst_dt=None):
+def _nucleation_campaign(n_charges, extra_of, noise_amp, soc0_of=None):
     """n_charges cycles of _charge_from_empty on 4 cells: extra_of(k) the cells' overshoots in cycle k, soc0_of(k)
     its start above empty (default 0), noise_amp the voltage noise. Returns (detectors, nucleation events)."""
     ests = [StubEstimator(0.0) for _ in range(4)]
@@ -469,7 +466,7 @@ def _nucleation_campaign(n_charges, extra_of, noise_amp, soc0_of=None, burst_dt=
     evs = []
     t = 0.0
     for k in range(n_charges):
-        out, t = _charge_from_empty(det, ests, extra_of(k), t, noise, soc0_of(k) if soc0_of else 0.0, burst_dt)
+        out, t = _charge_from_empty(det, ests, extra_of(k), t, noise, soc0_of(k) if soc0_of else 0.0)
         evs += out
     return det, [e for e in evs if e[1] == ev.NUCLEATION]
 
@@ -502,37 +499,6 @@ def test_nucleation_baseline_follows_cycles_not_readings_and_noise_lifts_the_lev
         det, nu = _nucleation_campaign(7, lambda k: [0.0, extra if k >= 5 else 0.0, 0.0, 0.0], 0.005)
         assert sorted(set(e[0] for e in nu if e[2] >= ev.ALARM)) == alarms, nu
         assert 0.002 < det._v_sd(1) < 0.0035  # the voltage noise learnt at rest
-
-
-def test_a_sampling_burst_at_the_charge_onset_buys_back_what_the_noise_costs():
-    # the same noisy front end (+/-5 mV) and one cell's 6 mV growth as above: sampled at 1 s it only warns; the
-    # detectors ask for a burst over the first 1 % of a charge from empty (det.fast_sampling), and at 0.1 s there
-    # (140 samples per window) it alarms. The burst is asked for only there
-    for burst_dt, alarms in ((None, []), (0.1, [1])):
-        det, nu = _nucleation_campaign(7, lambda k: [0.0, 0.006 if k >= 5 else 0.0, 0.0, 0.0], 0.005,
-                                       burst_dt=burst_dt)
-        assert sorted(set(e[0] for e in nu if e[2] >= ev.ALARM)) == alarms, nu
-        assert not det.fast_sampling  # the run ended at rest
-    ests = [StubEstimator(0.0) for _ in range(4)]
-    for soc0, asked in ((0.0, True), (0.5, False)):  # from a bare collector / from half full
-        det = PlatingDetectors(4, _cfg())
-        flags = []
-        t = 0.0
-        for k in range(2):  # the first charge teaches the rest anchors (relaxed-OCV SoC)
-            _, t = _charge_from_empty(det, ests, [0.0] * 4, t, Noise(0.0003), soc0)
-        # one more charge, watching the flag against the charge passed
-        for j in range(700):
-            i_a = 1.0 if j >= 100 else 0.0
-            dt = 1.0
-            t += dt
-            q = max(0, j - 100) * dt / 3600.0 / Q_AH
-            det.update(t, dt, i_a, [3.0 + soc0 + q + 0.02 * i_a] * 4, [25.0] * 4, ests)
-            flags.append((q, det.fast_sampling))
-        burst = [q for q, f in flags if f]
-        if asked:
-            assert burst and burst[0] < 0.0015 and 0.0095 < burst[-1] <= 0.0101, burst[:3] + burst[-3:]
-        else:
-            assert burst == []
 
 
 def test_a_noisy_current_sensor_keeps_a_rest_whole():
