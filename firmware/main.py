@@ -1,6 +1,7 @@
 # Board entry point: serve the host over the USB serial line (stdin/stdout) until it hangs up.
 # The bms package sits beside this file on the board (nabms flash); the unix port finds it via MICROPYPATH.
-# the detectors' module is the largest: compiled from source first, while the heap is still in one piece
+# the detectors' module is the largest: when the board has source (flash --source), it is compiled first,
+# while the heap is still in one piece (nabms flash copies precompiled .mpy files)
 from bms import detect  # noqa: F401
 from bms import app, board, compat
 

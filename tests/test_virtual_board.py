@@ -70,11 +70,12 @@ def test_the_flashed_image_of_mpy_modules_runs_a_string_of_8_cells_in_192k(tmp_p
     # nabms flash copies main.py and bms/*.mpy (host.deploy.build_image): the board no longer compiles the modules
     # in its own heap. Measured on the 64-bit unix port with 8 cells: the image needs 176 KB, the source tree
     # 208 KB (at 192 KB it refuses the configuration with a MemoryError)
+    from hil.virtual_board import FIRMWARE
     from host.deploy import build_image
 
     files = build_image(tmp_path)
     assert sorted(f.name for f in files if f.suffix == ".mpy") == sorted(
-        f.stem + ".mpy" for f in (VirtualBoard().root / "bms").glob("*.py"))
+        f.stem + ".mpy" for f in (FIRMWARE / "bms").glob("*.py"))
     assert not list((tmp_path / "bms").glob("*.py"))  # no source to shadow the .mpy (imported first)
     with VirtualBoard(heapsize="192k", root=tmp_path) as board:
         with BoardLink(board.port, timeout_s=2.0) as lk:
