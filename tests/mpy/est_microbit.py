@@ -3,6 +3,7 @@
 from pathlib import Path
 
 from bms import cellparams
+from hil.microbit import MicrobitError
 
 FW = Path(__file__).resolve().parents[2] / "firmware" / "bms"
 CORE = [str(FW / n) for n in ("joseph.py", "model.py", "ekf.py")]  # dependencies first
@@ -33,17 +34,32 @@ TIMING = "t=ticks_us()\nfor j in range(%d):\n e.step(1.0,-1.0,3.39,25.0,2.0)\npr
 
 def send_core_params(mb, p, var="p"):
     """Build the core's parameter dict on the board one key per exec (the parser has little heap);
-    the OCV tables go as array('f') (the model only indexes them)."""
+    the OCV tables go as array('f') (the model only indexes them). Each key is read back (a scalar, or a
+    table's length and sum) and sent again if the UART garbled it into another valid value (a dropped digit)."""
     mb.exec("from array import array\n%s = {}" % var)
-    keys = list(cellparams.CORE_KEYS)
-    for k in range(0, len(keys), 1):
-        parts = []
-        for key in keys[k:k + 1]:
-            if isinstance(p[key], (list, tuple)):  # tables as float32 arrays: 4 bytes an entry, not 16
-                parts.append("%s[%r] = array('f', %r)" % (var, key, tuple(p[key])))
-            else:
-                parts.append("%s[%r] = %r" % (var, key, p[key]))
-        mb.exec("\n".join(parts))
+    for key in cellparams.CORE_KEYS:
+        val = p[key]
+        if isinstance(val, (list, tuple)):  # tables as float32 arrays: 4 bytes an entry, not 16
+            code = "%s[%r] = array('f', %r)" % (var, key, tuple(val))
+            check = "print(len(%s[%r]), sum(%s[%r]))" % (var, key, var, key)
+            want_n, want_x, scale = len(val), sum(val), sum(abs(x) for x in val)
+        else:
+            code = "%s[%r] = %r" % (var, key, val)
+            check = "print(1, %s[%r])" % (var, key)
+            want_n, want_x, scale = 1, val, abs(val)
+        got = None
+        for _ in range(mb.retries + 1):
+            try:
+                mb.exec(code)
+                got = mb.exec(check).split()
+                # float32 on the board: 1e-5 relative is far above its rounding, far below a dropped digit
+                if int(got[0]) == want_n and abs(float(got[1]) - want_x) <= 1e-5 * max(scale, 1e-30):
+                    break
+            except (MicrobitError, ValueError, IndexError):
+                continue
+        else:
+            raise MicrobitError("parameter %r did not arrive intact after %d tries: read back %r"
+                                % (key, mb.retries + 1, got))
 
 
 def quantise(seq):
