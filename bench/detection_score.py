@@ -4,6 +4,7 @@
     .venv/bin/python bench/detection_score.py --quick    # a smaller suite for a quick look
     .venv/bin/python bench/detection_score.py --json     # exactly one JSON object on stdout
     options: --out DIR (ROC-style plots, default runs/detection/), --jobs N (worker processes, default 2),
+             --no-balance (without the firmware's bottom balancer),
              --seed N (first seed; 100 is the suite the thresholds were chosen on, another one is held out),
              --only KIND (one kind of scenario), --dead-sodium-cycles N (their length, default 20),
              --per-fault (a row per injected fault: onset, manifestation and alarm cycles),
@@ -18,7 +19,11 @@ Each scenario is a series string (sim.pack.Pack, cell-to-cell spread, sensor noi
 cycled by sim.profiles (CC-CV charge / rest / CC discharge / rest, rests >= 30 min); the firmware's own code runs in
 process: one bms.estimator.CellEstimator per cell and one bms.detect.PlatingDetectors per string, fed with the
 *measured* signals.  The BMS's charge limit is not fed back (open loop), so a healthy twin and a faulty cell see the
-same profile.
+same profile; its balancing resistors are: the firmware's bms.balance.BottomBalancer switches the simulator's
+(sim.pack.Pack.set_bleed, 20 ohm +-1 %), and the cells' estimators get the string's current less their resistor's
+(--no-balance: a board without them, where the dead-sodium detector reads the string's cut-off instead).  The
+profile, standing in for a cycler, cuts a discharge off within 0.1 s of v_min (finer steps near an empty cell); the
+firmware samples every 2 s with the interval's mean current.
 
 Per detector:
   recall         injected faults of at least the stated magnitude detected (an event of severity >= ALARM on that
@@ -61,7 +66,8 @@ sys.path.insert(0, os.path.dirname(HERE))
 
 from bms import cellparams, detectparams  # noqa: E402
 from bms import events as ev  # noqa: E402
-from bms.detect import DN_CUT_SLOT, MM_STEP_SLOT, NU_STR_SLOT, PlatingDetectors  # noqa: E402
+from bms.balance import BottomBalancer  # noqa: E402
+from bms.detect import DN_BAL_SLOT, DN_CUT_SLOT, MM_STEP_SLOT, NU_STR_SLOT, PlatingDetectors  # noqa: E402
 from bms.estimator import CellEstimator  # noqa: E402
 from sim import params as P  # noqa: E402
 from sim import profiles  # noqa: E402
@@ -69,6 +75,9 @@ from sim.pack import Pack  # noqa: E402
 from sim.sensors import SensorModel  # noqa: E402
 
 Q_AH = 2.0
+KNEE_AH = 0.003  # the cycler's fine steps start this close to an empty cell (plus one step's charge) ...
+CUTOFF_DT_S = 0.1  # ... and are this long
+R_BLEED_OHM = 20.0  # the balancing resistors (sim.pack: +-1 % each); ~0.12-0.18 A at the empty end
 DETECTORS = (
     ("soft_short", ev.SOFT_SHORT),
     ("dendrite", ev.DENDRITE),
@@ -97,11 +106,12 @@ THRESHOLD_KEYS = {  # (warn, alarm) keys of detectparams per detector, for the R
     "model_mismatch": ("mm_warn", "mm_alarm"),
     "model_mismatch_step": ("mm_r_warn", "mm_r_alarm"),  # its step-resistance channel (a level slot of its own)
     "dead_sodium_cut": ("dn_cut_warn", "dn_cut_alarm"),  # the string's loss at its cut-off (a level slot of its own)
+    "dead_sodium_bal": ("dn_bal_warn", "dn_bal_alarm"),  # each cell's loss read by the bottom balancer (its own slot)
     "nucleation_string": ("nu_str_warn_v", "nu_str_alarm_v"),  # the string's median step (a level slot of its own)
 }
 SLOT_CHANNELS = {  # detector -> (its second channel's ROC name, the channel's level slot)
     "model_mismatch": ("model_mismatch_step", MM_STEP_SLOT),
-    "dead_sodium": ("dead_sodium_cut", DN_CUT_SLOT),
+    "dead_sodium": ("dead_sodium_cut", DN_CUT_SLOT),  # without the balancer; with it, dead_sodium_bal (main())
     "nucleation": ("nucleation_string", NU_STR_SLOT),
 }
 SENSORS = {"v_noise_v": 1e-3, "i_noise_a": 5e-3, "i_gain": 0.002, "i_offset_a": 0.002, "t_noise_c": 0.2,
@@ -127,7 +137,10 @@ def run_scenario(sc):
     ests = [CellEstimator(p, None) for _ in range(n)]
     cfg = detectparams.preset(preset)
     cfg.update(sc.get("cfg", {}))
-    det = PlatingDetectors(n, cfg)
+    bal = None
+    if sc.get("balance", True):  # the firmware's bottom balancer, its resistors switched in the simulator
+        bal = BottomBalancer(n, Q_AH, p["v_min"], R_BLEED_OHM)
+    det = PlatingDetectors(n, cfg, bal)
     traces = {}
 
     def trace(cell, kind, t_s, value):
@@ -147,7 +160,8 @@ def run_scenario(sc):
     i_prev = 0.0
     cutoff_cells = []  # (t, cell with the least plated sodium) at the end of each discharge
     cyc = prof.cycle_index
-    while not prof.done(t, st) and t < t_max:
+    pending = None  # a current the profile gave at a cut-off, for the next interval
+    while (pending is not None or not prof.done(t, st)) and t < t_max:
         if nuc is not None and t >= nuc["t_start_s"] and not extra_labels:
             ip = dict(pack.cells.ip)  # a copy: never touch the simulator's module-level tables
             ip["eta_nuc_v"] *= nuc["factor"]
@@ -156,27 +170,53 @@ def run_scenario(sc):
                 extra_labels.append({"cell": c, "kind": "nucleation", "t_start_s": t, "t_end_s": None,
                                      "magnitude": nuc["factor"], "unit": "eta_nuc_factor", "source": "injected",
                                      "pack": True})
-        i = prof(t, st, math.inf, math.inf)
-        if prof.cycle_index != cyc:
-            cyc = prof.cycle_index
-            cycle_t.append(t)
-        if i == 0.0 and rest_t0 is None:
-            rest_t0 = t
-        elif i != 0.0 and rest_t0 is not None:
-            if t - rest_t0 >= 1800.0:
-                rests.append((rest_t0, t))
-            rest_t0 = None
-        if i == 0.0 and i_prev < 0.0:  # the end of a discharge: which cell ran out of sodium (truth)
-            cutoff_cells.append((t, int(np.argmin(pack.cells.q_plated))))
-        i_prev = i
-        st = pack.step(i, dt)
-        t = st.t_s
+        # the cycler cuts a discharge off within 0.1 s of v_min, as test equipment does: near the knee (truth: the
+        # emptiest cell within a few mAh of bare) the step is divided, and the firmware samples at the cut-off (the
+        # interval ends where the current steps: its mean current and its last voltage belong together)
+        sub = 1
+        if i_prev < 0.0 and float(pack.cells.q_plated.min()) < KNEE_AH - i_prev * dt / 3600.0:
+            sub = int(round(dt / CUTOFF_DT_S))
+        i_sum = 0.0
+        k = 0
+        i0 = None
+        while k < sub:
+            i = pending if pending is not None else prof(t, st, math.inf, math.inf)
+            pending = None
+            if i0 is None:
+                i0 = i
+            elif i != i0:
+                pending = i  # the next interval starts with it
+                break
+            if prof.cycle_index != cyc:
+                cyc = prof.cycle_index
+                cycle_t.append(t)
+            if i == 0.0 and rest_t0 is None:
+                rest_t0 = t
+            elif i != 0.0 and rest_t0 is not None:
+                if t - rest_t0 >= 1800.0:
+                    rests.append((rest_t0, t))
+                rest_t0 = None
+            if i == 0.0 and i_prev < 0.0:  # the end of a discharge: which cell ran out of sodium (truth)
+                cutoff_cells.append((t, int(np.argmin(pack.cells.q_plated))))
+            i_prev = i
+            st = pack.step(i, dt / sub)
+            t = st.t_s
+            i_sum += i
+            k += 1
+        i = i_sum / k
+        dt_fw = k * dt / sub
         v_m, i_meas, t_m = sensors.measure(t, i, st)
         v_l = v_m.tolist()
         t_l = t_m.tolist()
-        for c in range(n):
-            ests[c].update(dt, i_meas, v_l[c], t_l[c])
-        for e in det.update(t, dt, i_meas, v_l, t_l, ests):
+        if bal is not None:
+            bal.update(t, dt_fw, i_meas, v_l, min(e.soc for e in ests))
+            pack.set_bleed(bal.on)
+            for c in range(n):
+                ests[c].update(dt_fw, i_meas - bal.i_a[c], v_l[c], t_l[c])
+        else:
+            for c in range(n):
+                ests[c].update(dt_fw, i_meas, v_l[c], t_l[c])
+        for e in det.update(t, dt_fw, i_meas, v_l, t_l, ests):
             events.append(e)
     labels = [dict(lab) for lab in pack.labels] + extra_labels
     return {"name": sc["name"], "n_cells": n, "n_cycles": prof.cycle_index + 1, "t_end_s": t,
@@ -461,6 +501,9 @@ def main(argv=None):
     ap.add_argument("--noisy-sensors", action="store_true",
                     help="measure with NOISY_SENSORS (3 mV, 20 mA noise, 10 mA offset, 0.5 %% gain, 0.5 degC) "
                          "instead of SENSORS (1 mV, 5 mA, 2 mA, 0.2 %%, 0.2 degC)")
+    ap.add_argument("--no-balance", action="store_true",
+                    help="without the firmware's bottom balancer (bms.balance): the dead-sodium detector then reads "
+                         "the string's loss at its cut-off and the cells' OCV at the empty end")
     ap.add_argument("--per-fault", action="store_true",
                     help="also list every injected fault: onset, manifestation (truth) and alarm cycles")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -481,6 +524,11 @@ def main(argv=None):
     if args.noisy_sensors:
         for sc in suite:
             sc["sensors"] = NOISY_SENSORS
+    if args.no_balance:
+        for sc in suite:
+            sc["balance"] = False
+    else:
+        SLOT_CHANNELS["dead_sodium"] = ("dead_sodium_bal", DN_BAL_SLOT)
     over = {}
     for item in args.set:
         key, sep, val = item.partition("=")

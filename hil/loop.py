@@ -1,8 +1,10 @@
-"""Closed loop: simulated cells -> sensors -> firmware (over the serial link) -> current limits -> profile.
+"""Closed loop: simulated cells -> sensors -> firmware (over the serial link) -> current limits and balancing
+resistors -> profile and pack.
 
 Each tick: the profile picks a current within the limits the firmware published last tick; the pack
-steps; the sensor model measures; the measurement goes to the firmware as a SAMPLE frame; its
-ESTIMATE and EVENT frames come back and are logged next to the simulator's ground truth.
+steps with the balancing resistors the firmware switched on last tick; the sensor model measures; the
+measurement goes to the firmware as a SAMPLE frame; its ESTIMATE and EVENT frames come back and are logged
+next to the simulator's ground truth.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ class Recording:
         "flags",
         "i_chg_max_a",
         "i_dis_max_a",
+        "bleed",
     )
 
     def __init__(self):
@@ -70,6 +73,8 @@ class Recording:
             "samples_per_s": float(len(self.t_s) / self.wall_s) if self.wall_s else 0.0,
             "wall_s": float(self.wall_s),
             "events": len(self.events),
+            # cell-seconds with a balancing resistor on (bms.balance drains every cell to empty after full discharges)
+            "bleed_cell_s": float(np.sum(self.bleed[:-1] * np.diff(self.t_s)[:, None])) if len(self.t_s) > 1 else 0.0,
             "firmware_stats": self.stats,
         }
 
@@ -92,6 +97,8 @@ def run_closed_loop(link, pack, sensors, profile, dt_s: float = 1.0, max_steps: 
         est, events = link.sample(int(round(t_s * 1000)), float(i_meas), [float(v) for v in v_meas], [float(t) for t in t_meas])
         rec.events.extend(events)
         i_chg_max, i_dis_max = est["i_chg_max_a"], est["i_dis_max_a"]
+        bleed = est["bleed"][:n]
+        pack.set_bleed(bleed)
         rec.add(
             t_s=t_s,
             i_a=i_a,
@@ -107,6 +114,7 @@ def run_closed_loop(link, pack, sensors, profile, dt_s: float = 1.0, max_steps: 
             flags=est["flags"],
             i_chg_max_a=i_chg_max,
             i_dis_max_a=i_dis_max,
+            bleed=np.array(bleed, dtype=float),
         )
     rec.wall_s = time.perf_counter() - wall0
     rec.stats = link.stats()

@@ -25,7 +25,7 @@ def new_run_dir(root="runs", tag=""):
 def write_run(rec, run_dir, scenario: dict, title="nabms closed loop"):
     run_dir = Path(run_dir)
     n = rec.n_cells
-    per_cell = ("v_cell", "v_meas", "t_c", "soc_true", "q_true_ah", "soc_est", "soc_sigma", "q_est_ah")
+    per_cell = ("v_cell", "v_meas", "t_c", "soc_true", "q_true_ah", "soc_est", "soc_sigma", "q_est_ah", "bleed")
     header = ["t_s", "i_a", "i_meas_a"]
     for c in per_cell:
         header += ["%s_%d" % (c, k) for k in range(n)]

@@ -152,6 +152,7 @@ class CellArray:
         self.g_micro = np.zeros(n)
         self.micro_on = np.zeros(n, dtype=bool)  # cells that show transient micro-shorts
         self.any_short = False
+        self.g_bleed = np.zeros(n)  # balancing resistors switched across cells [S] (a BMS's, not a fault)
         self.i_leak = np.zeros(n)
         self.i_int = np.zeros(n)
         self.v = self.ocv()
@@ -279,7 +280,7 @@ class CellArray:
             if i_ext > 0.0 and self._r_lin_prev is not None:
                 self._micro_events(dt, t_s)
             self._r_lin_prev = r_lin
-            g = self.g_short + self.g_micro
+            g = self.g_short + self.g_micro + self.g_bleed
             v = (e0 + r_lin * i_ext) / (1.0 + r_lin * g)
             i_leak = g * v
             i_int = i_ext - i_leak
@@ -323,7 +324,7 @@ class CellArray:
                         i_starved = starved * (3600.0 / dt)
                         i_leak = i_leak - i_starved
                         i_int = i_int + i_starved
-                        g = self.g_short + self.g_micro
+                        g = self.g_short + self.g_micro + self.g_bleed
                         v = np.where(starved > 0, i_leak / np.where(g > 0, g, 1.0), v)
                 corroding = short > 1e-15
                 if corroding.any():
@@ -349,7 +350,8 @@ class CellArray:
         # Lumped thermal model: irreversible + reversible (entropic) heat, convection.
         heat = i_int * (v - ocv + t_k * dudt)
         if self.any_short:
-            heat = heat + i_leak * v
+            # a short heats the cell; a balancing resistor heats the BMS board
+            heat = heat + (i_leak - self.g_bleed * v) * v
         if self.n > 1 and c["neighbour_w_k"] > 0.0:
             # Conduction to the neighbours in the string (cells stacked in a row).
             d = np.diff(self.t_c)
@@ -509,6 +511,13 @@ class CellArray:
         self.g_short_growth[cells] = growth_per_s
         self.micro_on[cells] = micro
         self.any_short = True
+
+    def set_bleed(self, g_s):
+        """Balancing conductances across the cells [S] (0: open).  They drain a cell like a short (through the
+        same path, so an empty cell's voltage collapses), but heat the board, not the cell."""
+        self.g_bleed = np.asarray(g_s, dtype=float).copy()
+        if self.g_bleed.any():
+            self.any_short = True
 
     def make_hard(self, cells, r_ohm=None):
         r = self.c["hard_short_r_ohm_ah"] / self.q_nom[cells] if r_ohm is None else r_ohm

@@ -16,7 +16,8 @@ overriding some of those keys.  ``t_amb_c`` may be a scalar or an array (n,).
 State (``pack.state``; every array has shape (n_cells,)):
 
 * ``v_cell`` true terminal voltage [V]; ``t_c`` cell temperature [degC];
-  ``i_leak_a`` current through a soft/hard short [A] (>= 0 while v > 0);
+  ``i_leak_a`` current through a soft/hard short and a balancing resistor
+  switched on by ``set_bleed`` [A] (>= 0 while v > 0);
   ``t_s`` simulated time [s]; ``i_a`` the last series current [A].
 * ``q_ah`` current usable capacity [Ah]: active sodium (cathode + plated)
   above the cathode's full-charge sodium fraction x_min, i.e. what a slow
@@ -30,7 +31,8 @@ State (``pack.state``; every array has shape (n_cells,)):
   temperature minus the anode potential; hysteresis excluded, see ``v_hyst``).
 * Sodium inventory [Ah]: ``q_cath_ah``, ``q_plated_ah``, ``q_dead_ah``,
   ``q_sei_ah`` (their sum is constant per cell); charge bookkeeping
-  ``q_in_ah`` (external charge in, per cell), ``q_leak_ah``, ``q_ox_ah``,
+  ``q_in_ah`` (external charge in, per cell), ``q_leak_ah`` (shorts and
+  balancing), ``q_ox_ah``,
   ``q_corr_ah`` with
   ``q_in_ah == d(q_plated + q_dead + q_sei) + q_leak + q_ox - q_corr``.
 * Morphology: ``dendrite`` (normalised length, >= 1 once penetrated),
@@ -108,7 +110,7 @@ class Pack:
     """Series string of n_cells anode-free sodium cells (see the module docstring)."""
 
     def __init__(self, cathode="nvp", interphase="mg-naf", n_cells=1, q_ah=2.0, t_amb_c=25.0,
-                 seed=0, spread=False, faults=(), soc0=0.5, params=None):
+                 seed=0, spread=False, faults=(), soc0=0.5, params=None, r_bleed_ohm=20.0, r_bleed_tol=0.01):
         self.rng = np.random.default_rng(seed)
         self.cathode, self.interphase = cathode, interphase
         self.cells = CellArray(cathode, interphase, n_cells, q_ah, t_amb_c, self.rng, spread,
@@ -122,6 +124,10 @@ class Pack:
                                key=lambda f: f["t_start_s"])
         self._ending = []
         self.t_s = 0.0
+        # the BMS's balancing resistors: nominal value, each off by its tolerance (its own generator, so the
+        # cells' draws do not depend on it)
+        tol = np.random.default_rng(seed + 7919).uniform(-r_bleed_tol, r_bleed_tol, self.n_cells)
+        self.r_bleed_ohm = float(r_bleed_ohm) * (1.0 + tol)
         self.state = PackState(self)
         self._activate_due()
 
@@ -155,6 +161,13 @@ class Pack:
         for spec in [s for s in self._ending if s["t_end_s"] <= self.t_s]:
             F.deactivate(spec, self.cells)
             self._ending.remove(spec)
+
+    def set_bleed(self, on):
+        """Switch each cell's balancing resistor on (truthy) or off, for the following steps."""
+        on = np.asarray(on, dtype=bool)
+        if on.shape != (self.n_cells,):
+            raise ValueError("set_bleed needs one flag per cell (%d), got %d" % (self.n_cells, on.size))
+        self.cells.set_bleed(np.where(on, 1.0 / self.r_bleed_ohm, 0.0))
 
     def step(self, i_a, dt_s):
         """Advance by dt_s seconds with series current i_a [A] (> 0 charges); return the state."""

@@ -157,3 +157,30 @@ def test_retransmitted_sample_is_answered_again_not_processed_twice():
     assert len(estimates) == 2 and estimates[0] == estimates[1]
     stats = pr.unpack_stats(replies[-1][2])
     assert stats["rx_frames"] == 3 and stats["rx_bad_payload"] == 0  # the copy was not re-run ("time does not advance")
+
+
+def test_balancing_resistors_drain_after_a_full_discharge_and_drop_on_an_untrusted_sample():
+    bms = Bms(n_cells=3, soc0=0.03)  # near empty: a window opens only when a cell's estimate says so too
+    p_vmin = bms.protection.p["v_min"]
+    t = feed_rest(bms, 3, n_cells=3, v=3.1)
+    for k in range(120):  # a 1 A discharge until cell 0 reaches the cut-off (cells 1 and 2 hold sodium)
+        t += 1000
+        v0 = 3.0 if k < 119 else p_vmin - 0.05
+        bms.on_sample(t, -1.0, [v0, 3.0, 3.0], [25.0] * 3)
+    assert bms.balancer.on == [False, False, False]
+    assert min(e.soc for e in bms.estimators) < bms.balancer.soc_open
+    t += 1000
+    bms.on_sample(t, 0.0, [2.3, 3.2, 3.2], [25.0] * 3)  # the first rest sample: the window opens
+    est = pr.unpack_estimate(bms.estimate_payload())
+    assert est["bleed"] == [False, True, True]  # cell 0 is already empty
+    seen = []
+    update = bms.estimators[1].update
+    bms.estimators[1].update = lambda dt_s, i_a, v, t_c: seen.append(i_a) or update(dt_s, i_a, v, t_c)
+    t += 1000
+    bms.on_sample(t, 0.0, [2.3, 3.2, 3.2], [25.0] * 3)
+    i_bleed = 3.2 / bms.detectors.cfg["bal_r_ohm"]
+    assert bms.balancer.i_a[1] == pytest.approx(i_bleed)
+    assert seen == [pytest.approx(-i_bleed)]  # the drained cell's estimator is given the resistor's current
+    t += 1000
+    bms.on_sample(t, 0.0, [2.3, 3.2, math.nan], [25.0] * 3)
+    assert pr.unpack_estimate(bms.estimate_payload())["bleed"] == [False, False, False]

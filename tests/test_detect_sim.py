@@ -14,7 +14,7 @@ from detection_score import manifest_time, run_scenario  # noqa: E402
 
 from bms import cellparams, detectparams  # noqa: E402
 from bms import events as ev  # noqa: E402
-from bms.detect import DN_CUT_SLOT, PlatingDetectors  # noqa: E402
+from bms.detect import DN_BAL_SLOT, DN_CUT_SLOT, PlatingDetectors  # noqa: E402
 from bms.estimator import CellEstimator  # noqa: E402
 from sim import profiles  # noqa: E402
 from sim.pack import Pack  # noqa: E402
@@ -77,20 +77,35 @@ def test_stripping_void_found_at_end_of_discharge_and_twin_quiet():
     _fires_and_twin_quiet(ev.STRIPPING_VOID, 0, fault, n_cycles=3, cfg=cfg, **FAST)
 
 
-def test_dead_sodium_rate_step_found_by_cusum_and_twin_quiet():
+def test_dead_sodium_doubling_read_per_cell_by_the_bottom_balancer_and_twin_quiet():
+    # the balancer drains every cell to empty at the rests after full discharges, so each cell's loss is read
+    # whether or not it sets the string's cut-off; the twin's sums stay at zero
+    cfg = {"dn_skip_n": 1, "dn_base_cycles": 3}
+    fault = {"faults": [{"kind": "dead_sodium", "cell": 1, "t_start_s": 5 * 9000.0, "factor": 2.0}]}
+    faulty = run_scenario(_scenario(n_cycles=11, cfg=cfg, **fault, **FAST))
+    twin = run_scenario(_scenario(n_cycles=11, cfg=cfg, **FAST))
+    alarm = detectparams.preset("nvp-mg-naf")["dn_bal_alarm"]
+    assert _alarms(faulty, ev.DEAD_SODIUM) == [1], faulty["events"]
+    assert max(v for t, v in faulty["traces"][(1, DN_BAL_SLOT)]) >= alarm
+    assert not any(k == DN_CUT_SLOT for (c, k) in faulty["traces"])  # the balanced channel replaces the cut-off's
+    assert _any_events(twin, ev.DEAD_SODIUM) == [], twin["events"]
+    assert max(v for (c, k), tr in twin["traces"].items() if k == DN_BAL_SLOT for t, v in tr) < 0.5 * alarm
+
+
+def test_dead_sodium_rate_step_found_by_cusum_and_twin_quiet_without_balancer():
     cfg = {"dn_skip_n": 0, "dn_base_cycles": 2}  # a short run: no settling cycles skipped
     fault = {"faults": [{"kind": "dead_sodium", "cell": 3, "t_start_s": 3 * 11000.0, "factor": 10.0}]}
-    _fires_and_twin_quiet(ev.DEAD_SODIUM, 3, fault, n_cycles=7, n_cells=3 + 1, cfg=cfg, **FAST)
+    _fires_and_twin_quiet(ev.DEAD_SODIUM, 3, fault, n_cycles=7, n_cells=3 + 1, cfg=cfg, balance=False, **FAST)
 
 
-def test_dead_sodium_doubling_in_the_cell_that_sets_the_cut_off_found_at_the_cut_off():
+def test_dead_sodium_doubling_in_the_cell_that_sets_the_cut_off_found_at_the_cut_off_without_balancer():
     # a doubled dead-sodium rate (the bench's magnitude) in the cell that ends up setting the string's cut-off: the
     # string's net charge per cycle rises by that cell's extra loss, with no OCV table in the reading.  The twin
     # may warn once when its cut-off passes from one cell to another (the step of their residues), never alarm.
     cfg = {"dn_skip_n": 1, "dn_base_cycles": 3}
     fault = {"faults": [{"kind": "dead_sodium", "cell": 3, "t_start_s": 4 * 10700.0, "factor": 2.0}]}
-    faulty = run_scenario(_scenario(n_cycles=10, cfg=cfg, **fault, **FAST))
-    twin = run_scenario(_scenario(n_cycles=10, cfg=cfg, **FAST))
+    faulty = run_scenario(_scenario(n_cycles=10, cfg=cfg, balance=False, **fault, **FAST))
+    twin = run_scenario(_scenario(n_cycles=10, cfg=cfg, balance=False, **FAST))
     alarm = detectparams.preset("nvp-mg-naf")["dn_cut_alarm"]
     assert faulty["cutoff_cells"][-1][1] == 3  # the simulator's truth: cell 3 runs out of sodium first
     assert _alarms(faulty, ev.DEAD_SODIUM) == [3], faulty["events"]

@@ -46,6 +46,11 @@ def test_estimate_event_config_stats_nack_round_trip():
     est = pr.unpack_estimate(pr.pack_estimate(10, pr.FLAG_CHARGE_ALLOWED, 2.0, 5.0, [0.5, 0.25], [0.01, 0.02], [2.0, 1.9]))
     assert est["flags"] == pr.FLAG_CHARGE_ALLOWED and est["soc"] == pytest.approx([0.5, 0.25])
     assert est["q_ah"] == pytest.approx([2.0, 1.9]) and est["i_dis_max_a"] == 5.0
+    assert est["bleed"] == [False, False]
+    on = [k in (0, 8, 9) for k in range(10)]  # the mask spans two bytes
+    assert pr.unpack_estimate(pr.pack_estimate(1, 0, 0.0, 0.0, [0.5] * 10, [0.0] * 10, [2.0] * 10, on))["bleed"] == on
+    with pytest.raises(ValueError, match="length"):  # a version-1 estimate (no mask) is not misread
+        pr.unpack_estimate(pr.pack_estimate(1, 0, 0.0, 0.0, [0.5] * 10, [0.0] * 10, [2.0] * 10)[:-2])
     assert pr.unpack_event(pr.pack_event(3, 1, 2, 99, 0.5)) == (3, 1, 2, 99, 0.5)
     n, soc0, preset = pr.unpack_config(pr.pack_config(4, "nvp-mg-naf"))
     assert (n, preset) == (4, "nvp-mg-naf") and math.isnan(soc0)

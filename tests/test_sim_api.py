@@ -76,3 +76,29 @@ def test_series_string_up_to_128_and_large_n():
     st = pack.step(-1.0, 1.0)
     assert st.v_cell.shape == (128,)
     assert Pack(n_cells=10000).step(-1.0, 1.0).v_cell.shape == (10000,)
+
+
+def test_a_balancing_resistor_drains_its_cell_through_v_over_r_and_stops_at_an_empty_cell():
+    pack = Pack(n_cells=3, q_ah=2.0, soc0=0.002, seed=2, r_bleed_ohm=20.0, r_bleed_tol=0.0)
+    pack.set_bleed([True, False, False])
+    plated0 = pack.state.q_plated_ah
+    q_ah = 0.0
+    v_prev = pack.state.v_cell[0]
+    t_c0 = pack.state.t_c.copy()
+    for _ in range(60):
+        st = pack.step(0.0, 2.0)
+        q_ah += 0.5 * (st.v_cell[0] + v_prev) / 20.0 * 2.0 / 3600.0
+        v_prev = st.v_cell[0]
+    plated = st.q_plated_ah
+    assert plated0[0] - plated[0] == pytest.approx(q_ah, rel=0.02)  # only the drained cell lost sodium ...
+    assert plated[1:] == pytest.approx(plated0[1:], abs=1e-6)
+    assert st.q_leak_ah[0] == pytest.approx(q_ah, rel=0.02)  # ... booked as leakage, the bookkeeping closes
+    # the resistor's 0.4 W is the board's heat (it would warm a 26 g cell by ~1.5 degC in these 2 min); the cell
+    # keeps only its own discharge losses
+    assert st.t_c[0] - t_c0[0] < 0.1
+    for _ in range(3000):  # drained past empty (no BMS to stop it): the cell collapses instead of corroding
+        st = pack.step(0.0, 2.0)
+    assert st.v_cell[0] < 0.5 and st.q_corr_ah[0] == 0.0
+    pack.set_bleed([False] * 3)
+    with pytest.raises(ValueError, match="one flag per cell"):
+        pack.set_bleed([True])

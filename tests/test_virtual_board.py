@@ -68,8 +68,8 @@ def test_config_beyond_limits_is_refused_with_a_reason(link):
 
 def test_the_flashed_image_of_mpy_modules_runs_a_string_of_8_cells_in_192k(tmp_path):
     # nabms flash copies main.py and bms/*.mpy (host.deploy.build_image): the board no longer compiles the modules
-    # in its own heap. Measured on the 64-bit unix port with 8 cells: the image needs 176 KB, the source tree
-    # 208 KB (at 192 KB it refuses the configuration with a MemoryError)
+    # in its own heap. Measured on the 64-bit unix port with 8 cells: the image needs 184 KB, the source tree
+    # 208 KB (below, it refuses the configuration with a MemoryError)
     from hil.virtual_board import FIRMWARE
     from host.deploy import build_image
 

@@ -1,2 +1,2 @@
 # nabms firmware package: runs unchanged on MicroPython boards and on CPython (host, tests, simulation).
-VERSION = "0.1.0"
+VERSION = "0.2.0"

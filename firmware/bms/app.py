@@ -1,4 +1,5 @@
-# Application layer: one sample in -> validation -> estimators -> detectors -> protections -> limits out.
+# Application layer: one sample in -> validation -> balancer -> estimators -> detectors -> protections -> limits
+# and balancing resistors out.
 # No I/O here (the board layer moves bytes, `serve` speaks the protocol), so tests drive it directly.
 from bms import events as ev
 from bms import protocol as pr
@@ -26,6 +27,7 @@ class Bms:
         """(Re)build the estimators, detectors and protections. ValueError, with the reason, on a bad config;
         on error the running configuration is kept."""
         from bms import cellparams, detectparams
+        from bms.balance import BottomBalancer
         from bms.detect import PlatingDetectors
         from bms.estimator import CellEstimator
 
@@ -35,8 +37,16 @@ class Bms:
             raise ValueError("soc0 must be a fraction 0..1")
         params = cellparams.validate(cellparams.preset(preset))
         det_cfg = detectparams.preset(preset)
+        import gc
+
+        gc.collect()  # the new string is built while the old one still runs: give it the garbage's room first
         estimators = [CellEstimator(params, soc0) for _ in range(n_cells)]
-        self.detectors = PlatingDetectors(n_cells, det_cfg)
+        bal = None
+        if det_cfg["bal_r_ohm"] > 0.0:
+            q_nom = det_cfg["q_nom_ah"] if det_cfg["q_nom_ah"] > 0.0 else params["q_ah"]
+            bal = BottomBalancer(n_cells, q_nom, params["v_min"], det_cfg["bal_r_ohm"], det_cfg["bal_max_s"])
+        self.balancer = bal
+        self.detectors = PlatingDetectors(n_cells, det_cfg, bal)
         self.protection = Protection(params)
         self.estimators = estimators
         self.preset = preset
@@ -80,7 +90,10 @@ class Bms:
             dt_s = MAX_DT_S
 
         bad = self._plausible(i_a, v_cell, t_c)
+        bal = self.balancer
         if bad != -1:
+            if bal is not None:
+                bal.abort()  # nothing is drained while the measurements cannot be trusted
             # fail safe: hold the estimate, charging off, until the sensors look right again
             self.stats[7] += 1
             self.good_run = 0
@@ -94,13 +107,21 @@ class Bms:
             if self.good_run >= GOOD_SAMPLES_TO_TRUST:
                 self.sensor_fault = False
 
+        t_s = t_ms / 1000.0
         ests = self.estimators
+        if bal is not None:
+            soc_low = 1.0
+            for e in ests:
+                if e.soc < soc_low:
+                    soc_low = e.soc
+            bal.update(t_s, dt_s, i_a, v_cell, soc_low)
         for k in range(n):
             tk = t_c[k] if len(t_c) == n else (t_c[0] if t_c else 25.0)
-            if not ests[k].update(dt_s, i_a, v_cell[k], tk):
+            # a cell being drained carries the string's current less its resistor's
+            i_k = i_a if bal is None else i_a - bal.i_a[k]
+            if not ests[k].update(dt_s, i_k, v_cell[k], tk):
                 self.stats[8] += 1
         self.valid = True
-        t_s = t_ms / 1000.0
         t_list = t_c if len(t_c) == n else [t_c[0] if t_c else 25.0] * n
         for e in self.detectors.update(t_s, dt_s, i_a, v_cell, t_list, ests):
             events.append((e[0], e[1], e[2], t_ms, e[4]))
@@ -155,6 +176,7 @@ class Bms:
             [e.soc for e in ests],
             [e.soc_sigma for e in ests],
             [e.q_ah for e in ests],
+            self.balancer.on if self.balancer is not None else None,
         )
 
 

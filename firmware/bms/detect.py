@@ -36,16 +36,18 @@ from bms import events as ev
 REST = 0
 CHG = 1
 DIS = -1
+BLEED = 2  # the string at rest while the balancer drains cells (bms.balance): not a rest for any cell's voltage
 
 MM_STEP_SLOT = 7  # the model detector's step-resistance channel: a level slot of its own, reported as MODEL_MISMATCH
 DN_CUT_SLOT = 8  # the dead-sodium detector's cut-off channel: a level slot of its own, reported as DEAD_SODIUM
 NU_STR_SLOT = 9  # the nucleation detector's string channel: a level slot of its own, reported as NUCLEATION
-_N_SLOTS = 10  # level tables: kind codes 1..6, then MM_STEP_SLOT, DN_CUT_SLOT, NU_STR_SLOT
+DN_BAL_SLOT = 10  # the dead-sodium detector's balanced channel (each cell's loss read by bms.balance)
+_N_SLOTS = 11  # level tables: kind codes 1..6, then MM_STEP_SLOT, DN_CUT_SLOT, NU_STR_SLOT, DN_BAL_SLOT
 _K_BOLTZMANN_EV = 8.617e-5
 
 
 class PlatingDetectors:
-    def __init__(self, n_cells, cfg):
+    def __init__(self, n_cells, cfg, bal=None):
         from bms import detectparams
 
         detectparams.validate(cfg)
@@ -53,6 +55,11 @@ class PlatingDetectors:
             raise ValueError("n_cells must be >= 1")
         self.n = n = n_cells
         self.cfg = cfg
+        # the string's bottom balancer (bms.balance.BottomBalancer, updated before this each sample) or None: with
+        # it each cell's loss is read directly, and its bleeds are charge the cells lose
+        self.bal = bal
+        self._bl_hist = [[] for _ in range(n)]
+        self._bl_s = [0.0] * n
         self.q_nom = cfg["q_nom_ah"]
         self.level = [[0] * n for _ in range(_N_SLOTS)]
         self.evidence = [[0.0] * n for _ in range(_N_SLOTS)]
@@ -250,6 +257,8 @@ class PlatingDetectors:
         ph = CHG if i_a > i_thr else (DIS if i_a < -i_thr else REST)
         if ph == REST:
             self._learn_rest_current(i_a)
+            if self.bal is not None and self.bal.bleeding:
+                ph = BLEED
         if self.seg_t0 is None:
             self.seg_t0 = t_s
             self.phase = ph
@@ -260,7 +269,8 @@ class PlatingDetectors:
             # fit intact (a reset there cost a leak its first rest); the anchors taken at the blip are re-taken
             # ... but a short pulse that moved charge (a string cut off at once, a charge stopped after seconds) is
             # a real step: the voltages move and relax again, and the rest starts over
-            resume = (ph == REST and self._rest_t0 is not None and t_s - self.seg_t0 < cfg["seg_min_s"]
+            resume = (ph == REST and self.phase != BLEED and self._rest_t0 is not None
+                      and t_s - self.seg_t0 < cfg["seg_min_s"]
                       and abs(self.ah_net - self._seg_ah0) * 3600.0 < cfg["i_rest_c"] * q_nom * cfg["seg_min_s"])
             self._end_segment(out, t_s, t_c, ests)
             if step:  # after the rest's end: its relaxed-OCV anchors are fresh
@@ -284,8 +294,11 @@ class PlatingDetectors:
             self._rest_tick(out, t_s, seg_age, dt_s, v_cell, t_c)
         elif ph == CHG:
             self._charge_tick(out, t_s, seg_age, dt_s, i_a, v_cell, t_c, ests)
-        else:
+        elif ph == DIS:
             self._discharge_tick(t_s, seg_age, i_a, v_cell, t_c, ests)
+        bal = self.bal
+        if bal is not None and bal.fresh:
+            self._bal_loss(out, t_s, bal)
         self._model_tick(out, t_s, ests)
         self._charge_limit(t_c, ests)
         return out
@@ -366,7 +379,7 @@ class PlatingDetectors:
                 self._fit_st[c] = self._fit_sv[c] = self._fit_stt[c] = self._fit_stv[c] = 0.0
                 self._v_avg[c] = None
             self._fit_next = 0.0
-        else:
+        elif ph == DIS:
             for c in range(n):
                 self._sv_mid[c] = self._sv_end[c] = 0.0
                 self._sv_mid_n[c] = self._sv_end_n[c] = 0
@@ -378,6 +391,8 @@ class PlatingDetectors:
         long_enough = t_s - self.seg_t0 >= cfg["seg_min_s"]
         ph = self.phase
         n = self.n
+        if ph == BLEED:
+            return  # the rest after it is the rest after the discharge
         if ph == REST:
             if not long_enough or self._v_avg[0] is None:
                 return
@@ -387,7 +402,7 @@ class PlatingDetectors:
             self._rest_fresh = True
             if self._last_active != REST:
                 self._charge_balance(out, t_s, t_c, ests, 1 if self._last_active == DIS else 0)
-            if self._last_active == DIS:
+            if self._last_active == DIS and self.bal is None:
                 self._empty_anchor(out, t_s, t_c, ests)
             elif self._last_active == CHG:
                 for c in range(n):
@@ -506,6 +521,8 @@ class PlatingDetectors:
             if _ocv_slope(ests[c], soc, t_c[c]) < cfg["cb_min_slope_v"]:
                 continue  # flat here: keep the last readable anchor, the balance spans more cycles then
             x = soc * q - self.ah_net
+            if self.bal is not None:
+                x += self.bal.q_ah[c]  # what the balancer drained is not a leak
             if ok[c] and self.ah_dis - dis0[c] >= cfg["cb_min_dis_frac"] * q and t_s > t0[c]:
                 rate[c] = -(x - x0[c]) * 3600.0 / (t_s - t0[c]) / q
                 has[c] = True
@@ -653,6 +670,40 @@ class PlatingDetectors:
         for c in range(self.n):
             if has[c]:
                 self._dead_eval(out, c, t_s, -(d[c] - med) * q / dis, True)
+
+    def _bal_loss(self, out, t_s, bal):
+        """Each cell's loss per cycle from the balancer (every cell drained to the same empty state at the rests
+        after full discharges: bms.balance), less the string's median (>= 3 cells: the current sensor's offset
+        and noise and a loss that speeds up in every cell alike are the string's), over the cell's own baseline
+        (the mean of dn_base_cycles readings after dn_skip_n), summed by a one-sided CUSUM with slack dn_bal_k.
+        No median filter: the cell that set the cut-off anchors up to one discharge sample deeper than the drained
+        ones, and that jitter telescopes in a plain sum (a window of the CUSUM reads at most one sample's charge
+        of it); a filter would keep it."""
+        cfg = self.cfg
+        n = self.n
+        has = bal.has_loss
+        m = 0
+        for c in range(n):
+            if has[c]:
+                m += 1
+        ref = _median([bal.loss[c] for c in range(n) if has[c]]) if m >= 3 else 0.0
+        skip = cfg["dn_skip_n"]
+        for c in range(n):
+            if not has[c]:
+                continue
+            x = bal.loss[c] - ref
+            hist = self._bl_hist[c]
+            if len(hist) < skip + cfg["dn_base_cycles"]:
+                hist.append(x)
+                continue
+            base = 0.0
+            for y in hist[skip:]:
+                base += y
+            base /= len(hist) - skip
+            s = self._bl_s[c] + x - base - cfg["dn_bal_k"]
+            self._bl_s[c] = s if s > 0.0 else 0.0
+            self._assess(out, ev.DEAD_SODIUM, c, self._bl_s[c], t_s, cfg["dn_bal_warn"], cfg["dn_bal_alarm"],
+                         cfg["dn_crit"], slot=DN_BAL_SLOT)
 
     def _dead_eval(self, out, c, t_s, loss, relative=False, f_noise=1.0):
         """CUSUM (Page, upper side) of the loss per cycle over the cell's own baseline; two sources (the string's

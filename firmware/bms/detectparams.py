@@ -71,6 +71,14 @@ _BASE = {
     "dn_cut_k": 0.00008,  # half the smallest target: a doubled dead-sodium rate adds ~0.17 per mille warm
     "dn_cut_warn": 0.0006,  # healthy strings stayed below 0.5 per mille in both suites (ROC)
     "dn_cut_alarm": 0.0008,
+    # ... with a bottom balancer (bms.balance): each cell's own loss, over its baseline, less the string's median.
+    # bal_r_ohm is the board's balancing resistor per cell (0: the board has none, and nothing is drained); a
+    # window of draining after a full discharge lasts at most bal_max_s
+    "bal_r_ohm": 20.0,
+    "bal_max_s": 1200.0,
+    "dn_bal_k": 0.00006,  # ~ a third of the smallest target (a doubling adds ~0.17 per mille at 45 C)
+    "dn_bal_warn": 0.0004,
+    "dn_bal_alarm": 0.0005,  # above the cut-off cell's jitter (one 1 A, 2 s sample: 0.28 per mille of 2 Ah)
     # a reading over a longer cycle scatters more (calendar losses, integrated current noise, healthy cells'
     # different calendar losses when the cut-off passes between them): its excess is scaled to this cycle length
     # (time per capacity discharged), the one the levels were set on (0.5C CC-CV, 30 min rests: median 18,300 s)
@@ -159,6 +167,7 @@ _LEVELS = (
     ("dd_warn_v", "dd_alarm_v", "dd_crit_v"),
     ("dn_warn", "dn_alarm", "dn_crit"),
     ("dn_cut_warn", "dn_cut_alarm", "dn_crit"),
+    ("dn_bal_warn", "dn_bal_alarm", "dn_crit"),
     ("nu_warn_v", "nu_alarm_v", "nu_crit_v"),
     ("nu_str_warn_v", "nu_str_alarm_v", "nu_crit_v"),
     ("sv_warn", "sv_alarm", "sv_crit"),

@@ -10,14 +10,15 @@ import struct
 
 from bms.compat import const
 
-VERSION = const(1)
+VERSION = const(2)  # 2: ESTIMATE carries the balancing resistors' bitmask
 MAX_FRAME = const(512)  # decoded bytes; longer input is dropped and counted as oversize
 
 # message types
 HELLO = const(0x01)  # host -> fw: empty.              fw -> host: HELLO_REPLY
 HELLO_REPLY = const(0x02)  # n_cells u8, then ascii "fw_version;preset"
 SAMPLE = const(0x10)  # t_ms u32, i_a f32, n_v u8, n_t u8, v_cell f32 * n_v, t_c f32 * n_t
-ESTIMATE = const(0x11)  # t_ms u32, flags u16, i_chg_max_a f32, i_dis_max_a f32, n u8, (soc, soc_sigma, q_ah) f32 * n
+ESTIMATE = const(0x11)  # t_ms u32, flags u16, i_chg_max_a f32, i_dis_max_a f32, n u8, (soc, soc_sigma, q_ah) f32 * n,
+#                          bleed u8 * ceil(n / 8) (bit k of byte k // 8: cell k's balancing resistor on until the next sample)
 EVENT = const(0x12)  # cell u8, kind u8, severity u8, t_ms u32, value f32
 STATS_REQUEST = const(0x20)  # empty
 STATS = const(0x21)  # counter u32 * len(STAT_NAMES)
@@ -240,24 +241,31 @@ def unpack_sample(p):
     return t_ms, i_a, vals[:n_v], vals[n_v:]
 
 
-def pack_estimate(t_ms, flags, i_chg_max_a, i_dis_max_a, soc, soc_sigma, q_ah):
+def pack_estimate(t_ms, flags, i_chg_max_a, i_dis_max_a, soc, soc_sigma, q_ah, bleed=None):
     n = len(soc)
     cells = []
     for k in range(n):
         cells.append(soc[k])
         cells.append(soc_sigma[k])
         cells.append(q_ah[k])
-    return struct.pack(_ESTIMATE_HEAD, t_ms, flags, i_chg_max_a, i_dis_max_a, n) + struct.pack("<%df" % (3 * n), *cells)
+    mask = bytearray((n + 7) // 8)
+    if bleed:
+        for k in range(n):
+            if bleed[k]:
+                mask[k >> 3] |= 1 << (k & 7)
+    return (struct.pack(_ESTIMATE_HEAD, t_ms, flags, i_chg_max_a, i_dis_max_a, n)
+            + struct.pack("<%df" % (3 * n), *cells) + bytes(mask))
 
 
 def unpack_estimate(p):
-    """dict with t_ms, flags, i_chg_max_a, i_dis_max_a, soc, soc_sigma, q_ah (lists per cell)."""
+    """dict with t_ms, flags, i_chg_max_a, i_dis_max_a, soc, soc_sigma, q_ah, bleed (lists per cell)."""
     if len(p) < 15:
         raise ValueError("estimate payload too short")
     t_ms, flags, i_chg, i_dis, n = struct.unpack_from(_ESTIMATE_HEAD, p, 0)
-    if len(p) != 15 + 12 * n:
+    if len(p) != 15 + 12 * n + (n + 7) // 8:
         raise ValueError("estimate payload length does not match its cell count")
     vals = struct.unpack_from("<%df" % (3 * n), p, 15)
+    mask = p[15 + 12 * n:]
     return {
         "t_ms": t_ms,
         "flags": flags,
@@ -266,6 +274,7 @@ def unpack_estimate(p):
         "soc": list(vals[0::3]),
         "soc_sigma": list(vals[1::3]),
         "q_ah": list(vals[2::3]),
+        "bleed": [bool(mask[k >> 3] & (1 << (k & 7))) for k in range(n)],
     }
 
 
