@@ -77,7 +77,6 @@ from sim.sensors import SensorModel  # noqa: E402
 Q_AH = 2.0
 KNEE_AH = 0.003  # the cycler's fine steps start this close to an empty cell (plus one step's charge) ...
 CUTOFF_DT_S = 0.1  # ... and are this long
-R_BLEED_OHM = 20.0  # the balancing resistors (sim.pack: +-1 % each); ~0.12-0.18 A at the empty end
 DETECTORS = (
     ("soft_short", ev.SOFT_SHORT),
     ("dendrite", ev.DENDRITE),
@@ -139,7 +138,7 @@ def run_scenario(sc):
     cfg.update(sc.get("cfg", {}))
     bal = None
     if sc.get("balance", True):  # the firmware's bottom balancer, its resistors switched in the simulator
-        bal = BottomBalancer(n, Q_AH, p["v_min"], R_BLEED_OHM)
+        bal = BottomBalancer(n, Q_AH, p["v_min"], cfg["bal_r_ohm"], cfg["bal_max_s"])
     det = PlatingDetectors(n, cfg, bal)
     traces = {}
 

@@ -67,3 +67,28 @@ def test_a_soft_short_is_reported_over_the_link_and_lowers_the_charge_limit(tmp_
     before, after = log["t_s"] < t_alarm, log["t_s"] > t_alarm
     assert log["i_chg_max_a"][before].max() > at_alarm + 0.1
     assert log["i_chg_max_a"][after].max() <= at_alarm + 1e-6
+
+
+def test_the_balancing_resistors_switched_over_the_link_empty_every_cell_after_a_full_discharge(tmp_path):
+    # hil/scenarios/balance.json: the firmware on real MicroPython publishes its bleed mask in ESTIMATE, the loop
+    # switches the simulator's resistors. First window: a new string's 40 mAh of spread, more than bal_max_s
+    # drains; second window: every cell reaches its empty knee, and nothing trips
+    from bms import detectparams
+
+    summary, run_dir = run_scenario("balance.json", out=tmp_path)
+    assert summary["passed"], summary["failed_criteria"]
+    log = np.genfromtxt(run_dir / "log.csv", delimiter=",", names=True)
+    bleed = np.stack([log["bleed_%d" % k] for k in range(4)], axis=1) > 0.5
+    assert bleed.any() and not (bleed & (log["i_a"] != 0.0)[:, None]).any()  # only at rest
+    rest_after_dis = np.flatnonzero(np.diff(np.sign(log["i_a"])) > 0) + 1  # discharge -> rest
+    windows = [k for k in rest_after_dis if log["i_a"][k - 1] < 0.0]
+    assert len(windows) == 2
+    max_s = detectparams.preset("nvp-mg-naf")["bal_max_s"]
+    for k in windows:
+        on = bleed[k:k + int(max_s / 2.0) + 3]
+        assert not bleed[k + int(max_s / 2.0) + 2:k + 900].any()  # closed within bal_max_s
+        assert on.any()
+    k = windows[1]
+    soc_after = np.array([log["soc_true_%d" % c][k + int(max_s / 2.0) + 2] for c in range(4)])
+    assert soc_after.max() < 0.002  # every cell drained to within 4 mAh of bare (the spread was 40 mAh)
+    assert summary["bleed_cell_s"] > 0.0

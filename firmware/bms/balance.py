@@ -34,7 +34,7 @@ BLEED = 2
 
 
 class BottomBalancer:
-    def __init__(self, n_cells, q_nom_ah, v_stop, r_ohm, max_s=1200.0, cut_dv=0.3, soc_open=0.03, i_rest_c=0.05,
+    def __init__(self, n_cells, q_nom_ah, v_stop, r_ohm, max_s=240.0, cut_dv=0.3, soc_open=0.03, i_rest_c=0.05,
                  min_dis_frac=0.5, seg_min_s=60.0):
         if n_cells < 1:
             raise ValueError("n_cells must be >= 1")

@@ -36,7 +36,6 @@ from bms import events as ev
 REST = 0
 CHG = 1
 DIS = -1
-BLEED = 2  # the string at rest while the balancer drains cells (bms.balance): not a rest for any cell's voltage
 
 MM_STEP_SLOT = 7  # the model detector's step-resistance channel: a level slot of its own, reported as MODEL_MISMATCH
 DN_CUT_SLOT = 8  # the dead-sodium detector's cut-off channel: a level slot of its own, reported as DEAD_SODIUM
@@ -60,6 +59,7 @@ class PlatingDetectors:
         self.bal = bal
         self._bl_hist = [[] for _ in range(n)]
         self._bl_s = [0.0] * n
+        self._bl_t = -1e9  # when a cell last drained
         self.q_nom = cfg["q_nom_ah"]
         self.level = [[0] * n for _ in range(_N_SLOTS)]
         self.evidence = [[0.0] * n for _ in range(_N_SLOTS)]
@@ -257,8 +257,6 @@ class PlatingDetectors:
         ph = CHG if i_a > i_thr else (DIS if i_a < -i_thr else REST)
         if ph == REST:
             self._learn_rest_current(i_a)
-            if self.bal is not None and self.bal.bleeding:
-                ph = BLEED
         if self.seg_t0 is None:
             self.seg_t0 = t_s
             self.phase = ph
@@ -269,8 +267,7 @@ class PlatingDetectors:
             # fit intact (a reset there cost a leak its first rest); the anchors taken at the blip are re-taken
             # ... but a short pulse that moved charge (a string cut off at once, a charge stopped after seconds) is
             # a real step: the voltages move and relax again, and the rest starts over
-            resume = (ph == REST and self.phase != BLEED and self._rest_t0 is not None
-                      and t_s - self.seg_t0 < cfg["seg_min_s"]
+            resume = (ph == REST and self._rest_t0 is not None and t_s - self.seg_t0 < cfg["seg_min_s"]
                       and abs(self.ah_net - self._seg_ah0) * 3600.0 < cfg["i_rest_c"] * q_nom * cfg["seg_min_s"])
             self._end_segment(out, t_s, t_c, ests)
             if step:  # after the rest's end: its relaxed-OCV anchors are fresh
@@ -294,7 +291,7 @@ class PlatingDetectors:
             self._rest_tick(out, t_s, seg_age, dt_s, v_cell, t_c)
         elif ph == CHG:
             self._charge_tick(out, t_s, seg_age, dt_s, i_a, v_cell, t_c, ests)
-        elif ph == DIS:
+        else:
             self._discharge_tick(t_s, seg_age, i_a, v_cell, t_c, ests)
         bal = self.bal
         if bal is not None and bal.fresh:
@@ -379,7 +376,7 @@ class PlatingDetectors:
                 self._fit_st[c] = self._fit_sv[c] = self._fit_stt[c] = self._fit_stv[c] = 0.0
                 self._v_avg[c] = None
             self._fit_next = 0.0
-        elif ph == DIS:
+        else:
             for c in range(n):
                 self._sv_mid[c] = self._sv_end[c] = 0.0
                 self._sv_mid_n[c] = self._sv_end_n[c] = 0
@@ -391,8 +388,6 @@ class PlatingDetectors:
         long_enough = t_s - self.seg_t0 >= cfg["seg_min_s"]
         ph = self.phase
         n = self.n
-        if ph == BLEED:
-            return  # the rest after it is the rest after the discharge
         if ph == REST:
             if not long_enough or self._v_avg[0] is None:
                 return
@@ -432,7 +427,13 @@ class PlatingDetectors:
         avg = self._v_avg
         for c in range(n):
             avg[c] = v_cell[c] if avg[c] is None else avg[c] + a * (v_cell[c] - avg[c])
-        self._learn_v_noise(t_s, seg_age, dt_s, v_cell)
+        # a cell on its balancing resistor is not at rest: its fall down the empty knee and its relaxation after
+        # it are not noise. The balancer drains only early in a rest (bal_max_s <= ss_settle_s): the late-rest fit
+        # below never sees it
+        if self.bal is not None and self.bal.bleeding:
+            self._bl_t = t_s
+        if t_s - self._bl_t >= cfg["seg_min_s"]:
+            self._learn_v_noise(t_s, seg_age, dt_s, v_cell)
         if seg_age < cfg["ss_settle_s"]:
             return
         if self._fit_n[0] == 0:
@@ -686,7 +687,9 @@ class PlatingDetectors:
         for c in range(n):
             if has[c]:
                 m += 1
-        ref = _median([bal.loss[c] for c in range(n) if has[c]]) if m >= 3 else 0.0
+        if n >= 3 and m < 3:
+            return  # no string reference this time (cells still draining): a bare loss is not a relative one
+        ref = _median([bal.loss[c] for c in range(n) if has[c]]) if n >= 3 else 0.0
         skip = cfg["dn_skip_n"]
         for c in range(n):
             if not has[c]:

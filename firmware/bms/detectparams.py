@@ -73,9 +73,10 @@ _BASE = {
     "dn_cut_alarm": 0.0008,
     # ... with a bottom balancer (bms.balance): each cell's own loss, over its baseline, less the string's median.
     # bal_r_ohm is the board's balancing resistor per cell (0: the board has none, and nothing is drained); a
-    # window of draining after a full discharge lasts at most bal_max_s
+    # window of draining after a full discharge lasts at most bal_max_s: the soft-short fit needs
+    # ss_settle_s + ss_min_fit_s (1,500 s) and a sample of a 30-min rest, and a leaking cell is not worth following
     "bal_r_ohm": 20.0,
-    "bal_max_s": 1200.0,
+    "bal_max_s": 240.0,
     "dn_bal_k": 0.00006,  # ~ a third of the smallest target (a doubling adds ~0.17 per mille at 45 C)
     "dn_bal_warn": 0.0004,
     "dn_bal_alarm": 0.0005,  # above the cut-off cell's jitter (one 1 A, 2 s sample: 0.28 per mille of 2 Ah)
@@ -145,9 +146,11 @@ _PRESETS = {
     # bare collectors: faster baseline loss (inferred 4x), larger nucleation overshoot, lower critical current
     # (the cut-off channel: slack x4 with the loss rate, levels x2; not scored by the bench)
     "nvp-bare-cu": {"dn_k": 0.0007, "dn_warn": 0.006, "dn_alarm": 0.009, "dn_cut_k": 0.0003, "dn_cut_warn": 0.0012,
-                    "dn_cut_alarm": 0.0016, "cc_max_c": 0.5},
+                    "dn_cut_alarm": 0.0016, "dn_bal_k": 0.00022, "dn_bal_warn": 0.0008, "dn_bal_alarm": 0.001,
+                    "cc_max_c": 0.5},
     "layered-oxide-bare-cu": {"dn_k": 0.0007, "dn_warn": 0.006, "dn_alarm": 0.009, "dn_cut_k": 0.0003,
-                              "dn_cut_warn": 0.0012, "dn_cut_alarm": 0.0016, "cc_max_c": 0.5},
+                              "dn_cut_warn": 0.0012, "dn_cut_alarm": 0.0016, "dn_bal_k": 0.00022,
+                              "dn_bal_warn": 0.0008, "dn_bal_alarm": 0.001, "cc_max_c": 0.5},
 }
 
 PRESET_NAMES = tuple(sorted(_PRESETS))
@@ -207,6 +210,8 @@ def validate(cfg):
         raise ValueError("i_rest_max_c must be at least i_rest_c")
     if not cfg["dn_cut_t_ref_s"] > 0.0:
         raise ValueError("dn_cut_t_ref_s must be a positive cycle length in s")
+    if cfg["bal_max_s"] > cfg["ss_settle_s"]:
+        raise ValueError("bal_max_s must not exceed ss_settle_s: the late-rest fit must not see a cell draining")
     if not 0.0 < cfg["hyst_frac"] <= 1.0:
         raise ValueError("hyst_frac must be in (0, 1]")
     if cfg["sv_end_hi"] > cfg["sv_mid_lo"] or cfg["sv_end_lo"] >= cfg["sv_end_hi"] or cfg["sv_mid_lo"] >= cfg["sv_mid_hi"]:

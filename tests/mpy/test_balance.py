@@ -60,7 +60,7 @@ def _run(cells, bal, n_cycles, t_s=0.0, i_dis_a=-1.0, dis_stop=True, v_nan_cell=
 def test_every_cell_is_drained_to_the_empty_state_and_its_own_loss_read():
     losses = [0.002, 0.002, 0.004]  # Ah per cycle: cell 2 loses twice as fast
     cells = [ToyCell(0.030, losses[0]), ToyCell(0.012, losses[1]), ToyCell(0.050, losses[2])]
-    bal = BottomBalancer(3, Q_AH, V_STOP, R_OHM)
+    bal = BottomBalancer(3, Q_AH, V_STOP, R_OHM, max_s=1200.0)  # time to drain a new string's 38 mAh of spread
     got = []
     orig = bal._close
 
@@ -81,6 +81,16 @@ def test_every_cell_is_drained_to_the_empty_state_and_its_own_loss_read():
         # loss per charge discharged (~1.2 Ah a cycle), to within one sample's bleed (0.16 A x 2 s = 0.09 mAh)
         assert abs(last[k] * 1.2 - losses[k]) < 0.0002, (k, last)
     assert last[2] > last[0] + 0.0015
+
+
+def test_a_window_drains_for_at_most_max_s_and_the_cell_reads_once_it_reaches_empty():
+    cells = [ToyCell(0.004, 0.002), ToyCell(0.004, 0.002), ToyCell(0.030, 0.002)]  # cell 2: 26 mAh to drain
+    bal = BottomBalancer(3, Q_AH, V_STOP, R_OHM, max_s=240.0)  # ~10.7 mAh per window
+    t_s = _run(cells, bal, 2)
+    assert 0.018 < bal.q_ah[2] < 0.023 and not bal._a_ok[2]  # two capped windows, no anchor yet
+    assert bal._a_ok[0] and bal._a_ok[1]
+    _run(cells, bal, 2, t_s=t_s)
+    assert bal._a_ok[2] and cells[2].plated_ah <= 0.001
 
 
 def test_a_partial_discharge_drains_nothing():
