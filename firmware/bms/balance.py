@@ -29,8 +29,7 @@ a cell that did not reach v_stop reads nothing this time, and its next reading s
 """
 
 REST = 0
-WAIT = 1  # after a discharge that emptied a cell: the window opens at the next rest sample
-BLEED = 2
+BLEED = 1  # a window is open: resistors on until each cell is empty
 
 
 class BottomBalancer:
@@ -115,22 +114,20 @@ class BottomBalancer:
                 self._close(t_s)
             self.state = REST
             return
-        # at rest
+        # at rest: the first sample after a discharge opens a window if that discharge emptied a cell (after a
+        # partial one every cell holds sodium in reserve, and draining them all would throw the charge away). The
+        # lowest voltage seen in it or now: a cut-off between two samples shows in the cell that ran out, still on
+        # its steep empty branch
         if self._dis_t0 is not None:
             long_enough = t_s - self._dis_t0 >= self.seg_min_s
             self._dis_t0 = None
-            # only a discharge that emptied a cell: after a partial one every cell holds sodium in reserve, and
-            # draining them all to empty would throw the string's charge away
-            # ... or the first rest sample: a cut-off between two samples shows in the cell that ran out, still
-            # on its steep empty branch, while the others sit on the cathode's curve
             low = _lowest(v_cell)
             if self._v_low < low:
                 low = self._v_low
             if long_enough and low <= self.v_stop + self.cut_dv and soc_low <= self.soc_open:
-                self.state = WAIT
-        if self.state == WAIT:
-            self._open(t_s, v_cell)
-        elif self.state == BLEED:
+                self._open(t_s, v_cell)
+                return
+        if self.state == BLEED:
             self._step(t_s, v_cell)
 
     def abort(self):

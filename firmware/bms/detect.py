@@ -1,6 +1,6 @@
 """Plating-anomaly detectors for anode-free sodium cells (runs unchanged on CPython and MicroPython).
 
-    det = PlatingDetectors(n_cells, detectparams.preset("nvp-mg-naf"))
+    det = PlatingDetectors(n_cells, detectparams.preset("nvp-mg-naf"), bal=None)   # bal: bms.balance.BottomBalancer
     events = det.update(t_s, dt_s, i_a, v_cell, t_c, ests)   # [(cell, kind, severity, t_s, value), ...] raised this tick
     det.i_chg_limit_a     # plating-risk-aware allowed charge current of the string [A]
     det.charge_inhibit    # True once a CRITICAL plating event stands (latched until clear_inhibit())
@@ -10,9 +10,12 @@ voltages/temperatures and the cells' estimators (bms.estimator.CellEstimator: so
   SOFT_SHORT      leakage C-rate: EKF SoC drift against coulomb counting late in each rest (differential across the
                   string when it has >= 3 cells), and each full cycle's charge balance beyond the expected loss.
   DENDRITE        drops of the pseudo-OCV v - R0*i during charge against its recent maximum [V].
-  DEAD_SODIUM     CUSUM of the per-cycle charge balance (charge in - charge out) over the cell's own baseline
-                  [fraction of capacity lost in excess]; and (a level slot of its own) the string's loss per cycle
-                  at its cut-off, which is the loss of the cell that sets the cut-off, over the string's baseline.
+  DEAD_SODIUM     with a bottom balancer (bms.balance, its own level slot DN_BAL_SLOT): each cell's loss per cycle,
+                  counted between the empty states the balancer drains every cell to, less the string's median,
+                  CUSUM over the cell's own baseline [fraction of the charge discharged].  Without one: CUSUM of
+                  the per-cycle charge balance (charge in - charge out) over the cell's own baseline; and (a level
+                  slot of its own) the string's loss per cycle at its cut-off, which is the loss of the cell that
+                  sets the cut-off, over the string's baseline.
   NUCLEATION      growth of the voltage overshoot at the onset of a charge from empty over the cell's own baseline [V];
                   and (a level slot of its own) the median growth of the string's cells in that charge.
   STRIPPING_VOID  growth of R_end/R_mid (apparent resistance late vs mid discharge) over the cell's own baseline.
