@@ -23,7 +23,7 @@ same profile; its balancing resistors are: the firmware's bms.balance.BottomBala
 (sim.pack.Pack.set_bleed, 20 ohm +-1 %), and the cells' estimators get the string's current less their resistor's
 (--no-balance: a board without them, where the dead-sodium detector reads the string's cut-off instead).  The
 profile, standing in for a cycler, cuts a discharge off within 0.1 s of v_min (finer steps near an empty cell); the
-firmware samples every 2 s with the interval's mean current.
+firmware samples every 2 s and at the cut-off itself, with the interval's mean current.
 
 Per detector:
   recall         injected faults of at least the stated magnitude detected (an event of severity >= ALARM on that
@@ -110,7 +110,7 @@ THRESHOLD_KEYS = {  # (warn, alarm) keys of detectparams per detector, for the R
 }
 SLOT_CHANNELS = {  # detector -> (its second channel's ROC name, the channel's level slot)
     "model_mismatch": ("model_mismatch_step", MM_STEP_SLOT),
-    "dead_sodium": ("dead_sodium_cut", DN_CUT_SLOT),  # without the balancer; with it, dead_sodium_bal (main())
+    "dead_sodium": ("dead_sodium_bal", DN_BAL_SLOT),  # with the balancer (the default); --no-balance: the cut-off's
     "nucleation": ("nucleation_string", NU_STR_SLOT),
 }
 SENSORS = {"v_noise_v": 1e-3, "i_noise_a": 5e-3, "i_gain": 0.002, "i_offset_a": 0.002, "t_noise_c": 0.2,
@@ -526,8 +526,7 @@ def main(argv=None):
     if args.no_balance:
         for sc in suite:
             sc["balance"] = False
-    else:
-        SLOT_CHANNELS["dead_sodium"] = ("dead_sodium_bal", DN_BAL_SLOT)
+        SLOT_CHANNELS["dead_sodium"] = ("dead_sodium_cut", DN_CUT_SLOT)
     over = {}
     for item in args.set:
         key, sep, val = item.partition("=")

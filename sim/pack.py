@@ -128,6 +128,7 @@ class Pack:
         # cells' draws do not depend on it)
         tol = np.random.default_rng(seed + 7919).uniform(-r_bleed_tol, r_bleed_tol, self.n_cells)
         self.r_bleed_ohm = float(r_bleed_ohm) * (1.0 + tol)
+        self._bleed_on = None
         self.state = PackState(self)
         self._activate_due()
 
@@ -167,6 +168,9 @@ class Pack:
         on = np.asarray(on, dtype=bool)
         if on.shape != (self.n_cells,):
             raise ValueError("set_bleed needs one flag per cell (%d), got %d" % (self.n_cells, on.size))
+        if self._bleed_on is not None and np.array_equal(on, self._bleed_on):
+            return  # called every step by a closed loop: the conductances change only when a flag does
+        self._bleed_on = on
         self.cells.set_bleed(np.where(on, 1.0 / self.r_bleed_ohm, 0.0))
 
     def step(self, i_a, dt_s):
