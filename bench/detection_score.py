@@ -1,4 +1,4 @@
-"""Score the firmware's plating-anomaly detectors (bms.detect) against the simulator's labelled faults.
+"""Score the firmware's plating-anomaly detectors (bms.detect.plating) against the simulator's labelled faults.
 
     .venv/bin/python bench/detection_score.py            # full suite (>= 1,000 healthy cell-cycles), a table
     .venv/bin/python bench/detection_score.py --quick    # a smaller suite for a quick look
@@ -17,7 +17,7 @@
 
 Each scenario is a series string (sim.pack.Pack, cell-to-cell spread, sensor noise from sim.sensors.SensorModel)
 cycled by sim.profiles (CC-CV charge / rest / CC discharge / rest, rests >= 30 min); the firmware's own code runs in
-process: one bms.estimator.CellEstimator per cell and one bms.detect.PlatingDetectors per string, fed with the
+process: one bms.est.estimator.CellEstimator per cell and one bms.detect.plating.PlatingDetectors per string, fed with the
 *measured* signals.  The BMS's charge limit is not fed back (open loop), so a healthy twin and a faulty cell see the
 same profile; its balancing resistors are: the firmware's bms.balance.BottomBalancer switches the simulator's
 (sim.pack.Pack.set_bleed, 20 ohm +-1 %), and the cells' estimators get the string's current less their resistor's
@@ -64,11 +64,12 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
-from bms import cellparams, detectparams  # noqa: E402
-from bms import events as ev  # noqa: E402
+from bms.config import cell as cellparams  # noqa: E402
+from bms.config import detect as detectparams  # noqa: E402
+from bms.core import events as ev  # noqa: E402
 from bms.balance import BottomBalancer  # noqa: E402
-from bms.detect import DN_BAL_SLOT, DN_CUT_SLOT, MM_STEP_SLOT, NU_STR_SLOT, PlatingDetectors  # noqa: E402
-from bms.estimator import CellEstimator  # noqa: E402
+from bms.detect.plating import DN_BAL_SLOT, DN_CUT_SLOT, MM_STEP_SLOT, NU_STR_SLOT, PlatingDetectors  # noqa: E402
+from bms.est.estimator import CellEstimator  # noqa: E402
 from sim import params as P  # noqa: E402
 from sim import profiles  # noqa: E402
 from sim.pack import Pack  # noqa: E402

@@ -33,8 +33,8 @@ import time
 
 import numpy as np
 
-from bms import cellparams
-from bms.estimator import CellEstimator
+from bms.config import cell as cellparams
+from bms.est.estimator import CellEstimator
 from sim import profiles
 from sim.pack import Pack
 from sim.sensors import SensorModel

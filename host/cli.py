@@ -65,12 +65,17 @@ def _cmd_virtual(args):
 # removes the other kind of module from the board's bms/: MicroPython imports x.py before x.mpy, so a stale
 # source file would shadow a fresh .mpy (and a stale .mpy one whose source was removed)
 _REMOVE_OTHER = """import os
-try:
-    for f in os.listdir('bms'):
+def _rm(d):
+    try:
+        names = os.listdir(d)
+    except OSError:
+        return
+    for f in names:
         if f.endswith('%s'):
-            os.remove('bms/' + f)
-except OSError:
-    pass
+            os.remove(d + '/' + f)
+        elif '.' not in f:
+            _rm(d + '/' + f)
+_rm('bms')
 """
 
 
@@ -79,17 +84,19 @@ def _cmd_flash(args):
     mp = [sys.executable, "-m", "mpremote", "connect", args.port]
     with tempfile.TemporaryDirectory() as tmp:
         if args.source:
-            files = sorted((FIRMWARE / "bms").glob("*.py"))
-            main_py, other = FIRMWARE / "main.py", ".mpy"
+            files = sorted((FIRMWARE / "bms").rglob("*.py"))
+            root, main_py, other = FIRMWARE, FIRMWARE / "main.py", ".mpy"
         else:
             r = subprocess.run(mp + ["exec", "import sys; print(getattr(sys.implementation, '_mpy', 0))"],
                                capture_output=True, text=True, check=True)
             check_board_abi(int(r.stdout.split()[-1]))
             image = build_image(Path(tmp))
-            files, main_py, other = image[:-1], image[-1], ".py"
-        subprocess.run(mp + ["fs", "mkdir", ":bms"], check=False)
+            root, files, main_py, other = Path(tmp), image[:-1], image[-1], ".py"
         subprocess.run(mp + ["exec", _REMOVE_OTHER % other], check=True)
-        subprocess.run(mp + ["fs", "cp"] + [str(f) for f in files] + [":bms/"], check=True)
+        for d in sorted({f.parent.relative_to(root) for f in files}):
+            subprocess.run(mp + ["fs", "mkdir", ":" + d.as_posix()], check=False)
+            subprocess.run(mp + ["fs", "cp"] + [str(f) for f in files if f.parent.relative_to(root) == d]
+                           + [":" + d.as_posix() + "/"], check=True)
         subprocess.run(mp + ["fs", "cp", str(main_py), ":main.py"], check=True)
     print("flashed main.py and %d %s modules to %s" % (len(files), "source" if args.source else ".mpy", args.port))
     return 0

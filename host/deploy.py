@@ -49,16 +49,16 @@ def _compile(src: Path, out: str) -> None:
 
 
 def build_image(dest: Path, src: Path = FIRMWARE) -> list[Path]:
-    """Write dest/main.py and dest/bms/*.mpy (one per bms/*.py); return the files written. main.py is compiled
-    too, as a check only (the board runs it as source).
+    """Write dest/main.py and dest/bms/**/*.mpy (one per bms/**/*.py, subpackages kept); return the files written.
+    main.py is compiled too, as a check only (the board runs it as source).
 
     Raises RuntimeError naming the module when mpy-cross rejects one (a syntax error, a construct MicroPython
     lacks)."""
     dest = Path(dest)
-    (dest / "bms").mkdir(parents=True, exist_ok=True)
     written = []
-    for f in sorted((src / "bms").glob("*.py")):
-        out = dest / "bms" / (f.stem + ".mpy")
+    for f in sorted((src / "bms").rglob("*.py")):
+        out = dest / f.relative_to(src).with_suffix(".mpy")
+        out.parent.mkdir(parents=True, exist_ok=True)
         _compile(f, str(out))
         written.append(out)
     _compile(src / "main.py", os.devnull)

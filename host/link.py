@@ -1,6 +1,6 @@
 """Host side of protocol v1 over a serial line (a real board's /dev/ttyACM0 or a virtual board's pty).
 
-The framing and payload code is the firmware's own `bms.protocol`: one source of truth.
+The framing and payload code is the firmware's own `bms.comm.protocol`: one source of truth.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import time
 
 import serial
 
-from bms import protocol as pr
-from bms.events import KIND_NAMES, SEVERITY_NAMES
+from bms.comm import protocol as pr
+from bms.core.events import KIND_NAMES, SEVERITY_NAMES
 
 
 class LinkError(RuntimeError):

@@ -4,7 +4,7 @@ RefEkf re-implements the state transition f(x, u), its Jacobian F, the measureme
 Jacobian H, the process noise Q, the NIS gate and the bounds in numpy, and lets filterpy's
 ExtendedKalmanFilter do the filter algebra (predict: P = F P F' + Q; update: Joseph form). It shares
 only the cell curves with the firmware (OCV table lookup and Arrhenius parameters from
-bms.model.CellModel). Used by tests/test_estimator_filterpy.py and bench/estimator_speed.py.
+bms.est.model.CellModel). Used by tests/test_estimator_filterpy.py and bench/estimator_speed.py.
 """
 
 import math
@@ -12,8 +12,8 @@ import math
 import numpy as np
 from filterpy.kalman import ExtendedKalmanFilter
 
-from bms.joseph import P_HI, P_LO, SOC_MAX
-from bms.model import CellModel
+from bms.est.joseph import P_HI, P_LO, SOC_MAX
+from bms.est.model import CellModel
 
 
 class RefEkf(ExtendedKalmanFilter):

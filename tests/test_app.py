@@ -5,9 +5,10 @@ import math
 
 import pytest
 
-from bms import events as ev
-from bms import protocol as pr
-from bms.app import GOOD_SAMPLES_TO_TRUST, Bms, serve
+from bms.core import events as ev
+from bms.comm import protocol as pr
+from bms.comm.service import serve
+from bms.core.app import GOOD_SAMPLES_TO_TRUST, Bms
 
 REST_V = 3.40  # on the NVP plateau
 

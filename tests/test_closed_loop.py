@@ -48,8 +48,8 @@ def test_judge_reports_each_failed_criterion():
 
 def test_a_soft_short_is_reported_over_the_link_and_lowers_the_charge_limit(tmp_path):
     # hil/scenarios/soft_short.json: the detectors on real MicroPython, fed by the simulator through the pty
-    from bms import detectparams
-    from bms import events as ev
+    from bms.config import detect as detectparams
+    from bms.core import events as ev
 
     summary, run_dir = run_scenario("soft_short.json", out=tmp_path)
     assert summary["passed"], summary["failed_criteria"]
@@ -73,7 +73,7 @@ def test_the_balancing_resistors_switched_over_the_link_empty_every_cell_after_a
     # hil/scenarios/balance.json: the firmware on real MicroPython publishes its bleed mask in ESTIMATE, the loop
     # switches the simulator's resistors. First window: a new string's 40 mAh of spread, more than bal_max_s
     # drains; second window: every cell reaches its empty knee, and nothing trips
-    from bms import detectparams
+    from bms.config import detect as detectparams
 
     summary, run_dir = run_scenario("balance.json", out=tmp_path)
     assert summary["passed"], summary["failed_criteria"]

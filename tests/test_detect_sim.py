@@ -12,10 +12,11 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
 
 from detection_score import manifest_time, run_scenario  # noqa: E402
 
-from bms import cellparams, detectparams  # noqa: E402
-from bms import events as ev  # noqa: E402
-from bms.detect import DN_BAL_SLOT, DN_CUT_SLOT, PlatingDetectors  # noqa: E402
-from bms.estimator import CellEstimator  # noqa: E402
+from bms.config import cell as cellparams  # noqa: E402
+from bms.config import detect as detectparams  # noqa: E402
+from bms.core import events as ev  # noqa: E402
+from bms.detect.plating import DN_BAL_SLOT, DN_CUT_SLOT, PlatingDetectors  # noqa: E402
+from bms.est.estimator import CellEstimator  # noqa: E402
 from sim import profiles  # noqa: E402
 from sim.pack import Pack  # noqa: E402
 from sim.sensors import SensorModel  # noqa: E402

@@ -1,4 +1,4 @@
-"""Behaviour of the firmware estimator (bms.estimator.CellEstimator) and its parameter validation."""
+"""Behaviour of the firmware estimator (bms.est.estimator.CellEstimator) and its parameter validation."""
 
 import math
 import sys
@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bms import cellparams
-from bms.estimator import CellEstimator
-from bms.joseph import P_HI
-from bms.model import CellModel
+from bms.config import cell as cellparams
+from bms.est.estimator import CellEstimator
+from bms.est.joseph import P_HI
+from bms.est.model import CellModel
 
 sys.path.insert(0, str(Path(__file__).parent / "mpy"))
 import est_inputs  # noqa: E402

@@ -12,8 +12,8 @@ import pytest
 
 pytest.importorskip("filterpy.kalman")
 
-from bms import cellparams  # noqa: E402
-from bms.estimator import CellEstimator  # noqa: E402
+from bms.config import cell as cellparams  # noqa: E402
+from bms.est.estimator import CellEstimator  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parent / "mpy"))

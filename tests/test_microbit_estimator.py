@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from bms import cellparams
-from bms.ekf import SocEkf
+from bms.config import cell as cellparams
+from bms.est.ekf import SocEkf
 from hil.microbit import Microbit, available
 
 sys.path.insert(0, str(Path(__file__).parent / "mpy"))

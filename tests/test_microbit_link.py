@@ -41,7 +41,7 @@ def test_a_parameter_garbled_into_another_value_is_sent_again():
     import sys
     from pathlib import Path
 
-    from bms import cellparams
+    from bms.config import cell as cellparams
 
     sys.path.insert(0, str(Path(__file__).parent / "mpy"))
     import est_microbit

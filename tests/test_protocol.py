@@ -5,7 +5,7 @@ import random
 
 import pytest
 
-from bms import protocol as pr
+from bms.comm import protocol as pr
 
 
 def frames_of(data, reader=None):

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from bms import protocol as pr
+from bms.comm import protocol as pr
 from hil.virtual_board import VirtualBoard
 from host.link import BoardLink, LinkError
 
@@ -74,9 +74,9 @@ def test_the_flashed_image_of_mpy_modules_runs_a_string_of_8_cells_in_192k(tmp_p
     from host.deploy import build_image
 
     files = build_image(tmp_path)
-    assert sorted(f.name for f in files if f.suffix == ".mpy") == sorted(
-        f.stem + ".mpy" for f in (FIRMWARE / "bms").glob("*.py"))
-    assert not list((tmp_path / "bms").glob("*.py"))  # no source to shadow the .mpy (imported first)
+    assert sorted(f.relative_to(tmp_path).as_posix() for f in files if f.suffix == ".mpy") == sorted(
+        f.relative_to(FIRMWARE).with_suffix(".mpy").as_posix() for f in (FIRMWARE / "bms").rglob("*.py"))
+    assert not list((tmp_path / "bms").rglob("*.py"))  # no source to shadow the .mpy (imported first)
     with VirtualBoard(heapsize="192k", root=tmp_path) as board:
         with BoardLink(board.port, timeout_s=2.0) as lk:
             lk.configure(8, "nvp-mg-naf", soc0=0.5)

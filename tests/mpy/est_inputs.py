@@ -2,8 +2,8 @@
 # A plant cell (the estimator's model with deliberately different parameters: model mismatch) is
 # driven by a closed-loop pulsed cycle with rests and a temperature swing; the voltage gets uniform
 # noise and periodic outliers. Yields (dt_s, i_a, v_cell, t_c, true_soc).
-from bms import cellparams
-from bms.model import CellModel
+from bms.config import cell as cellparams
+from bms.est.model import CellModel
 
 
 class Lcg:

@@ -1,11 +1,12 @@
-# Host-side helpers to run the estimator core (bms.joseph, bms.model, bms.ekf) on the emulated
+# Host-side helpers to run the estimator core (bms.est.joseph, bms.est.model, bms.est.ekf) on the emulated
 # micro:bit through hil.microbit; shared by tests/test_microbit_estimator.py and bench/estimator_speed.py.
+import re
 from pathlib import Path
 
-from bms import cellparams
+from bms.config import cell as cellparams
 from hil.microbit import MicrobitError
 
-FW = Path(__file__).resolve().parents[2] / "firmware" / "bms"
+FW = Path(__file__).resolve().parents[2] / "firmware" / "bms" / "est"
 CORE = [str(FW / n) for n in ("joseph.py", "model.py", "ekf.py")]  # dependencies first
 
 # On the board: e = the filter; serve() steps it in lock-step with the host, one input() line per
@@ -71,10 +72,10 @@ def quantise(seq):
 
 
 def upload_core(mb):
-    """The micro:bit filesystem is flat: the core goes up as top-level modules, `from bms.x` -> `from x`."""
+    """The micro:bit filesystem is flat: the core goes up as top-level modules, `from bms.est.x` -> `from x`."""
     for path in CORE:
         with open(path) as f:
-            mb.write_file(Path(path).name, f.read().replace("from bms.", "from "))
+            mb.write_file(Path(path).name, re.sub(r"from bms(\.\w+)*\.(\w+) import", r"from \2 import", f.read()))
     return mb.upload_modules(CORE, write=False)
 
 

@@ -3,8 +3,8 @@
 import struct
 import sys
 
-from bms import cellparams
-from bms.estimator import CellEstimator
+from bms.config import cell as cellparams
+from bms.est.estimator import CellEstimator
 
 sys.path.append("tests/mpy")
 import est_inputs  # noqa: E402

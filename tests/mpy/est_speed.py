@@ -4,8 +4,8 @@ import gc
 import sys
 import time
 
-from bms import cellparams
-from bms.estimator import CellEstimator
+from bms.config import cell as cellparams
+from bms.est.estimator import CellEstimator
 
 sys.path.append("tests/mpy")
 import est_inputs  # noqa: E402

@@ -1,8 +1,8 @@
 # Plating-detector logic on synthetic signals: runs on CPython (pytest) and on the MicroPython unix port
 # (tests/test_on_micropython.py). Scenario tests against the simulator are in tests/test_detect.py.
-from bms import detectparams
-from bms import events as ev
-from bms.detect import DN_CUT_SLOT, MM_STEP_SLOT, REST, PlatingDetectors
+from bms.config import detect as detectparams
+from bms.core import events as ev
+from bms.detect.plating import DN_CUT_SLOT, MM_STEP_SLOT, REST, PlatingDetectors
 
 Q_AH = 2.0
 

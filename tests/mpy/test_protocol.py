@@ -1,5 +1,5 @@
 # Protocol checks that must hold on the board's interpreter too (run by tests/test_on_micropython.py).
-from bms import protocol as pr
+from bms.comm import protocol as pr
 
 
 def test_crc_check_value():

@@ -1,7 +1,7 @@
-"""Per-cell state estimator: SoC EKF (bms.ekf on the ECM of bms.model) + on-line capacity (bms.capacity).
+"""Per-cell state estimator: SoC EKF (bms.est.ekf on the ECM of bms.est.model) + on-line capacity (bms.est.capacity).
 
-    from bms import cellparams
-    from bms.estimator import CellEstimator
+    from bms.config import cell as cellparams
+    from bms.est.estimator import CellEstimator
     est = CellEstimator(cellparams.preset("nvp-mg-naf"), soc0=None)
     ok = est.update(dt_s, i_a, v_cell, t_c)   # False if the voltage update was NIS-gated (it still predicted)
 
@@ -22,9 +22,9 @@ ranges (|i| <= I_ABS_MAX, 0 <= v <= V_ABS_MAX, 0 <= dt <= DT_MAX) so that update
 """
 from math import sqrt
 
-from bms.capacity import CapacityEstimator
-from bms.cellparams import validate
-from bms.ekf import SocEkf
+from bms.est.capacity import CapacityEstimator
+from bms.config.cell import validate
+from bms.est.ekf import SocEkf
 
 I_ABS_MAX = 10000.0
 V_ABS_MAX = 100.0
@@ -114,7 +114,7 @@ class CellEstimator:
         sure = abs(e.k) >= self.p["plateau_slope_v"] and self.rest_s >= REST_ANCHOR_S
         self.cap.step(dt_s, i_a, e.x[0], e.P[0] if sure else 1.0)
         self.n_updates += 1
-        self.soc = min(e.x[0], 1.0)  # the state may sit slightly above 1 (bms.joseph.SOC_MAX)
+        self.soc = min(e.x[0], 1.0)  # the state may sit slightly above 1 (bms.est.joseph.SOC_MAX)
         self.soc_sigma = sqrt(e.P[0])
         self.q_ah = self.cap.q_ah
         self.q_sigma_ah = self.cap.q_sigma_ah

@@ -1,4 +1,4 @@
-# Extended Kalman filter for SoC on the ECM of bms.model (micro:bit-sized core; MicroPython 1.9 syntax).
+# Extended Kalman filter for SoC on the ECM of bms.est.model (micro:bit-sized core; MicroPython 1.9 syntax).
 # x = [soc, v1, h]. Predict: x = f(x, u); P = F P F' + Q.  Update (scalar z = v_cell):
 #   H = [w*dOCV/dsoc, 1, M];  S = H P H' + R, R = sigma_v^2 + ri*i^2;  K = P H'/S;  x += K*y;  P = (I-KH)P(I-KH)' + KRK' (Joseph)
 # Flat plateau: H[0] = w*k, w = max(0, 1 - s0^2/k^2): where the OCV slope k is below s0 the filter
@@ -7,9 +7,9 @@
 # NIS gate: y^2/S > gate skips the update (counted); after n_resync rejections in a row the SoC
 #   variance is widened and the measurement accepted, so a lost filter recovers.
 # 32-bit floats: P symmetric by construction, variance floors/caps that keep it PSD, bounded states
-#   (bms.joseph.clamp), divisors bounded away from zero (S >= R > 0, tau1 >= 0.1 s).
-from bms.joseph import R3, clamp, joseph, p_ht, predict_cov
-from bms.model import CellModel
+#   (bms.est.joseph.clamp), divisors bounded away from zero (S >= R > 0, tau1 >= 0.1 s).
+from bms.est.joseph import R3, clamp, joseph, p_ht, predict_cov
+from bms.est.model import CellModel
 
 
 class SocEkf:

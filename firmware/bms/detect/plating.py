@@ -6,7 +6,7 @@
     det.charge_inhibit    # True once a CRITICAL plating event stands (latched until clear_inhibit())
 
 Six detectors (principles, thresholds and blind spots in docs/detectors.md), all fed by the string current, the cell
-voltages/temperatures and the cells' estimators (bms.estimator.CellEstimator: soc, q_ah, nis, r0_ohm(), ocv()):
+voltages/temperatures and the cells' estimators (bms.est.estimator.CellEstimator: soc, q_ah, nis, r0_ohm(), ocv()):
   SOFT_SHORT      leakage C-rate: EKF SoC drift against coulomb counting late in each rest (differential across the
                   string when it has >= 3 cells), and each full cycle's charge balance beyond the expected loss.
   DENDRITE        drops of the pseudo-OCV v - R0*i during charge against its recent maximum [V].
@@ -34,7 +34,7 @@ rest), det.clear_inhibit().
 """
 from math import exp, sqrt
 
-from bms import events as ev
+from bms.core import events as ev
 
 REST = 0
 CHG = 1
@@ -50,7 +50,7 @@ _K_BOLTZMANN_EV = 8.617e-5
 
 class PlatingDetectors:
     def __init__(self, n_cells, cfg, bal=None):
-        from bms import detectparams
+        from bms.config import detect as detectparams
 
         detectparams.validate(cfg)
         if n_cells < 1:

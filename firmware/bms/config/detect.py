@@ -1,5 +1,5 @@
-# Thresholds of the plating-anomaly detectors (bms.detect), per cell preset.
-# Same preset names as bms.cellparams. A config is a plain dict so it can travel over the protocol and be
+# Thresholds of the plating-anomaly detectors (bms.detect.plating), per cell preset.
+# Same preset names as bms.config.cell. A config is a plain dict so it can travel over the protocol and be
 # edited on a board; validate() says which key is wrong.
 #
 # Sources of the defaults (see /work/shared/cell-physics.md and docs/detectors.md):
