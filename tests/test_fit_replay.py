@@ -119,3 +119,22 @@ def test_replay_on_the_virtual_board_matches_in_process(fitted, tmp_path):
     a = rp.load_estimates(tmp_path / "a" / "estimates.csv")
     b = rp.load_estimates(tmp_path / "b" / "estimates.csv")
     assert np.allclose(a["soc"], b["soc"], atol=1e-5)  # float32 on the wire
+
+
+def test_fit_over_two_temperatures_writes_tables_the_loader_reduces(tmp_path):
+    # the same recording presented as if taken at 10 degC too: one OCV table per temperature and resistance tables
+    # the loader reduces (no temperature dependence in this data: dOCV/dT and the activation energies come out ~0)
+    cold = tmp_path / "cold.csv"
+    lines = CHAR.read_text().splitlines()
+    k = lines[0].split(",").index("temperature_C")
+    rows = [lines[0]]
+    for line in lines[1:]:
+        f = line.split(",")
+        f[k] = "%.2f" % (float(f[k]) - 15.0)
+        rows.append(",".join(f))
+    cold.write_text("\n".join(rows) + "\n")
+    doc, _ = fit([read(CHAR), read(cold)], None, "two", "nvpf", log=lambda s: None)
+    assert [t["temperature_c"] for t in doc["ocv"]["tables"]] == [10.0, 25.0]
+    assert doc["resistance"]["r0_ohm"]["temperature_c"] == [10.0, 25.0]
+    p = cellfile.load(doc)
+    assert abs(p["docv_dt_v_per_k"]) < 1e-5 and p["ea_r0_j_mol"] < 1000.0
