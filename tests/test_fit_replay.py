@@ -138,3 +138,21 @@ def test_fit_over_two_temperatures_writes_tables_the_loader_reduces(tmp_path):
     assert doc["resistance"]["r0_ohm"]["temperature_c"] == [10.0, 25.0]
     p = cellfile.load(doc)
     assert abs(p["docv_dt_v_per_k"]) < 1e-5 and p["ea_r0_j_mol"] < 1000.0
+
+
+def test_replay_refuses_a_bad_cell_file_in_one_line(tmp_path, capsys):
+    doc = json.loads((Path(__file__).parents[1] / "firmware" / "cells" / "nvp-mg-naf.json").read_text())
+    doc["noise"]["sigma_vv"] = 0.01
+    cell = tmp_path / "typo.json"
+    cell.write_text(json.dumps(doc))
+    assert main(["replay", str(DYN), "--cell", str(cell), "--out", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err.strip() == "nabms replay: noise.sigma_vv: unknown key (known: q_h_per_s, " \
+        "q_soc_per_dsoc, q_soc_per_s, q_v1_v2_per_s, sigma_v, sigma_v_per_a)"
+    assert not (tmp_path / "out").exists()
+
+
+def test_flash_refuses_a_bad_cell_file_before_touching_the_board(tmp_path, capsys):
+    cell = tmp_path / "bad.json"
+    cell.write_text('{"schema": "nabms-cell/1", "name": "x"}')
+    assert main(["flash", "--port", str(tmp_path / "no-such-port"), "--cell", str(cell)]) == 2
+    assert capsys.readouterr().err.strip().startswith("nabms flash: chemistry: required")
