@@ -28,12 +28,16 @@ a cell that did not reach v_stop reads nothing this time, and its next reading s
 (only the two ends must be empty).
 """
 
+from bms.config.constants import I_NEAR_REST_C
+from bms.sums import Sums
+
 REST = 0
 BLEED = 1  # a window is open: resistors on until each cell is empty
+R_OHM_DEFAULT = 20.0  # the balancing resistor per cell until the board's configuration says (bms.config.board)
 
 
 class BottomBalancer:
-    def __init__(self, n_cells, q_nom_ah, v_stop, r_ohm, max_s=240.0, cut_dv=0.3, soc_open=0.03, i_rest_c=0.05,
+    def __init__(self, n_cells, q_nom_ah, v_stop, r_ohm, max_s=240.0, cut_dv=0.3, soc_open=0.03, i_rest_c=I_NEAR_REST_C,
                  min_dis_frac=0.5, seg_min_s=60.0):
         if n_cells < 1:
             raise ValueError("n_cells must be >= 1")
@@ -53,10 +57,12 @@ class BottomBalancer:
         self.seg_min_s = seg_min_s
         self.on = [False] * n
         self.i_a = [0.0] * n
-        self.q_ah = [0.0] * n
+        self._q = Sums(n)  # compensated: these sums grow by a few mAh every cycle for the string's life
+        self.q_ah = self._q.v  # charge bled from each cell so far [Ah]
         self.bleeding = False  # some cell bled during the last interval
         self.state = REST
         self.windows = 0  # bleed windows opened so far
+        self._count = Sums(2)
         self.ah_net = 0.0  # the string's counted charge [Ah] (charge > 0)
         self.ah_dis = 0.0
         self._v_prev = [0.0] * n
@@ -79,9 +85,12 @@ class BottomBalancer:
         # 1. the last interval: the string's count, and each resistor's charge (its current from the cell's
         # voltage at both ends of the interval)
         dah = i_a * dt_s / 3600.0
-        self.ah_net += dah
+        count = self._count
+        count.add(0, dah)
+        self.ah_net = count.v[0]
         if dah < 0.0:
-            self.ah_dis -= dah
+            count.add(1, -dah)
+            self.ah_dis = count.v[1]
         any_on = False
         for c in range(n):
             v = v_cell[c]
@@ -90,7 +99,7 @@ class BottomBalancer:
                 if i_b < 0.0:
                     i_b = 0.0
                 self.i_a[c] = i_b
-                self.q_ah[c] += i_b * dt_s / 3600.0
+                self._q.add(c, i_b * dt_s / 3600.0)
                 any_on = True
             else:
                 self.i_a[c] = 0.0

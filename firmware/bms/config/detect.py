@@ -1,21 +1,14 @@
-# Thresholds of the plating-anomaly detectors (bms.detect.plating), per cell preset.
-# Same preset names as bms.config.cell. A config is a plain dict so it can travel over the protocol and be
-# edited on a board; validate() says which key is wrong.
-#
-# Sources of the defaults (see /work/shared/cell-physics.md and docs/detectors.md):
-# - critical current density vs temperature: Arrhenius with E_A ~0.13-0.15 eV (Lowack et al., arXiv 2603.23340):
-#   ~0.6x at 0 C and ~0.35-0.4x at -20 C relative to 25 C -> cc_ea_ev = 0.14.
-# - baseline inventory loss: eScience 2024 (10.1016/j.esci.2024.100274) 82.7 % after 350 cycles ->
-#   CE ~99.946 %, 0.054 %/cycle for a Mg/NaF collector; bare collectors fade "several times faster" (inferred: 4x).
-# - transient micro-short drops of 20-80 mV (Xu & Liao, arXiv 2506.13394) -> dendrite drop thresholds.
-# - nucleation overpotential: a few mV (sodiophilic Mg) to tens of mV (bare) -- UNSOURCED magnitude: a parameter.
-# Every threshold marked "ROC" was chosen from bench/detection_score.py's threshold sweep (runs/detection/).
+# Thresholds of the plating-anomaly detectors (bms.detect), as data: defaults (the Mg/NaF interphase), composed
+# with a cathode's and an interphase's own values (like PyBaMM's parameter sets). Same preset names as
+# bms.config.cell. A config is a plain dict so it can travel over the protocol; validate() names a wrong key.
+# Where the defaults come from, and which were chosen on the bench's threshold sweep: docs/detectors.md.
+from bms.config.constants import I_NEAR_REST_C, I_REST_C, T_MIN_CHARGE_C
 
 _BASE = {
     # --- phase tracking (string current) ---
-    "i_rest_c": 0.01,  # |i| below this C-rate counts as rest ...
+    "i_rest_c": I_REST_C,  # |i| below this C-rate counts as rest ...
     "i_rest_k": 3.5,  # ... or below |offset| + this many sigmas of the current samples at rest (learnt), ...
-    "i_rest_max_c": 0.05,  # ... but never above this C-rate
+    "i_rest_max_c": I_NEAR_REST_C,  # ... but never above this C-rate
     "seg_min_s": 60.0,  # shorter current segments are blips, not phases
     "q_nom_ah": 0.0,  # 0: take the estimators' capacity at the first update
     "ocv_avg_s": 60.0,  # rest voltage averaged over about this long reads as the relaxed OCV
@@ -71,11 +64,8 @@ _BASE = {
     "dn_cut_k": 0.00008,  # half the smallest target: a doubled dead-sodium rate adds ~0.17 per mille warm
     "dn_cut_warn": 0.0006,  # healthy strings stayed below 0.5 per mille in both suites (ROC)
     "dn_cut_alarm": 0.0008,
-    # ... with a bottom balancer (bms.balance): each cell's own loss, over its baseline, less the string's median.
-    # bal_r_ohm is the board's balancing resistor per cell (0: the board has none, and nothing is drained); a
-    # window of draining after a full discharge lasts at most bal_max_s: the soft-short fit needs
-    # ss_settle_s + ss_min_fit_s (1,500 s) and a sample of a 30-min rest, and a leaking cell is not worth following
-    "bal_r_ohm": 20.0,
+    # ... with a bottom balancer (bms.balance; its resistor is a board value): each cell's own loss, over its
+    # baseline, less the string's median. A window of draining lasts at most bal_max_s (<= ss_settle_s)
     "bal_max_s": 240.0,
     "dn_bal_k": 0.00006,  # ~ a third of the smallest target (a doubling adds ~0.17 per mille at 45 C)
     "dn_bal_warn": 0.0004,
@@ -133,38 +123,29 @@ _BASE = {
     # --- charge-current limit ---
     "cc_max_c": 1.0,  # allowed charge C-rate at 25 C on a fresh cell
     "cc_ea_ev": 0.14,  # Arrhenius of the critical current density (Lowack et al.)
-    "cc_t_min_c": -10.0,  # no charging below
+    "cc_t_min_c": T_MIN_CHARGE_C,  # no charging below
     "cc_age_exp": 2.0,  # limit scales as (q_est/q_nom)^age_exp as the cell ages
     "cc_risk": (1.0, 0.7, 0.4, 0.0),  # factor by the worst plating level: none, warning, alarm, critical
     # --- level machine ---
     "hyst_frac": 0.8,  # a level clears when the evidence falls below this fraction of its threshold
 }
 
-_PRESETS = {
-    "nvp-mg-naf": {},
-    "layered-oxide-mg-naf": {},
-    # bare collectors: faster baseline loss (inferred 4x), larger nucleation overshoot, lower critical current
-    # (the cut-off channel: slack x4 with the loss rate, levels x2; not scored by the bench)
-    "nvp-bare-cu": {"dn_k": 0.0007, "dn_warn": 0.006, "dn_alarm": 0.009, "dn_cut_k": 0.0003, "dn_cut_warn": 0.0012,
-                    "dn_cut_alarm": 0.0016, "dn_bal_k": 0.00022, "dn_bal_warn": 0.0008, "dn_bal_alarm": 0.001,
-                    "cc_max_c": 0.5},
-    "layered-oxide-bare-cu": {"dn_k": 0.0007, "dn_warn": 0.006, "dn_alarm": 0.009, "dn_cut_k": 0.0003,
-                              "dn_cut_warn": 0.0012, "dn_cut_alarm": 0.0016, "dn_bal_k": 0.00022,
-                              "dn_bal_warn": 0.0008, "dn_bal_alarm": 0.001, "cc_max_c": 0.5},
+_CATHODES = {
+    "nvp": {},
+    "layered-oxide": {},
+}
+_INTERPHASES = {
+    "mg-naf": {},
+    # bare collectors: faster baseline loss (inferred 4x), so the dead-sodium slack and levels scale up (the
+    # cut-off channel: slack x4 with the loss rate, levels x2); a lower critical current density
+    "bare-cu": {"dn_k": 0.0007, "dn_warn": 0.006, "dn_alarm": 0.009, "dn_cut_k": 0.0003, "dn_cut_warn": 0.0012,
+                "dn_cut_alarm": 0.0016, "dn_bal_k": 0.00022, "dn_bal_warn": 0.0008, "dn_bal_alarm": 0.001,
+                "cc_max_c": 0.5},
 }
 
-PRESET_NAMES = tuple(sorted(_PRESETS))
-
-
-def preset(name):
-    """A fresh dict of detector thresholds for a cell preset; ValueError for an unknown name."""
-    if name not in _PRESETS:
-        raise ValueError("unknown detector preset %r (known: %s)" % (name, ", ".join(PRESET_NAMES)))
-    cfg = dict(_BASE)
-    cfg.update(_PRESETS[name])
-    return cfg
-
-
+PRESET_NAMES = tuple(sorted(c + "-" + i for c in _CATHODES for i in _INTERPHASES))
+_WINDOWS = ("nu_q_early", "nu_q_late")
+# (warn, alarm, critical or None) keys: the levels of every channel (bms.detect.levels.CHANNELS)
 _LEVELS = (
     ("ss_warn_c", "ss_alarm_c", "ss_crit_c"),
     ("dd_warn_v", "dd_alarm_v", "dd_crit_v"),
@@ -179,24 +160,43 @@ _LEVELS = (
 )
 
 
+def preset(name, overrides=None):
+    """A fresh dict of detector thresholds for a cell preset ("<cathode>-<interphase>"), with overrides applied
+    and validated; ValueError for an unknown name or key."""
+    for cathode in _CATHODES:
+        interphase = name[len(cathode) + 1:]
+        if name.startswith(cathode + "-") and interphase in _INTERPHASES:
+            cfg = dict(_BASE)
+            cfg.update(_CATHODES[cathode])
+            cfg.update(_INTERPHASES[interphase])
+            if overrides:
+                cfg.update(overrides)
+            return validate(cfg)
+    raise ValueError("unknown detector preset %r (known: %s)" % (name, ", ".join(PRESET_NAMES)))
+
+
 def validate(cfg):
-    """ValueError naming the key for a missing, non-numeric, negative or mis-ordered threshold."""
+    """cfg, or ValueError naming the key: unknown, missing, non-numeric, negative or mis-ordered."""
+    for key in cfg:
+        if key not in _BASE:
+            raise ValueError("detector config: unknown key %r" % (key,))
     for key in _BASE:
         if key not in cfg:
             raise ValueError("detector config lacks %r" % key)
-        if key in ("nu_q_early", "nu_q_late"):
-            w = cfg[key]
-            if len(w) != 2 or not 0.0 <= w[0] < w[1] < 0.2:
-                raise ValueError("%s must be a window (lo, hi) of charge fractions, 0 <= lo < hi < 0.2" % key)
-            continue
-        if key == "cc_risk":
-            r = cfg[key]
-            if len(r) != 4 or not all(0.0 <= x <= 1.0 for x in r):
-                raise ValueError("cc_risk must be 4 factors in 0..1")
-            continue
         x = cfg[key]
-        if not isinstance(x, (int, float)) or x != x or (x < 0.0 and key != "cc_t_min_c"):
+        if key in _WINDOWS:
+            if len(x) != 2 or not 0.0 <= x[0] < x[1] < 0.2:
+                raise ValueError("%s must be a window (lo, hi) of charge fractions, 0 <= lo < hi < 0.2" % key)
+        elif key == "cc_risk":
+            if len(x) != 4 or not all(0.0 <= r <= 1.0 for r in x):
+                raise ValueError("cc_risk must be 4 factors in 0..1")
+        elif not isinstance(x, (int, float)) or x != x or (x < 0.0 and key != "cc_t_min_c"):
             raise ValueError("detector config %r must be a non-negative number, got %r" % (key, x))
+    _check_order(cfg)
+    return cfg
+
+
+def _check_order(cfg):
     for warn, alarm, crit in _LEVELS:
         if cfg[warn] > cfg[alarm]:
             raise ValueError("%s must not exceed %s" % (warn, alarm))
@@ -216,4 +216,3 @@ def validate(cfg):
         raise ValueError("hyst_frac must be in (0, 1]")
     if cfg["sv_end_hi"] > cfg["sv_mid_lo"] or cfg["sv_end_lo"] >= cfg["sv_end_hi"] or cfg["sv_mid_lo"] >= cfg["sv_mid_hi"]:
         raise ValueError("stripping-void SoC windows must be ordered: end_lo < end_hi <= mid_lo < mid_hi")
-    return cfg

@@ -1,0 +1,213 @@
+"""The string's state as the detectors see it, written once per sample by the facade (bms.detect.plating).
+
+Phase (charge / discharge / rest, from the string current against a rest threshold learnt from the current
+noise), the segment's start and age, the charge counters, each cell's voltage noise learnt at rest, and the
+anchors a rest leaves: the relaxed voltage, its SoC on the estimator's OCV curve, the SoC after a charge.
+Detectors read it; nobody else tracks phases.
+"""
+from math import sqrt
+
+from bms.compat import const
+from bms.detect.stats import soc_of_ocv
+from bms.sums import Sums
+
+REST = const(0)
+CHG = const(1)
+DIS = const(-1)
+_NOISE_N = const(500)  # running means over about this many samples
+_NOISE_MIN_N = const(30)  # ... which count once they hold this many
+
+
+class StringContext:
+    def __init__(self, n_cells, cfg, bal=None):
+        n = n_cells
+        self.n = n
+        self.bal = bal  # bms.balance.BottomBalancer (updated before the detectors each sample) or None
+        self.q_nom = cfg["q_nom_ah"]
+        self._i_rest_c = cfg["i_rest_c"]
+        self._i_rest_k = cfg["i_rest_k"]
+        self._i_rest_max_c = cfg["i_rest_max_c"]
+        self.seg_min_s = cfg["seg_min_s"]
+        self._ocv_avg_s = cfg["ocv_avg_s"]
+        # this sample
+        self.t_s = 0.0
+        self.dt_s = 0.0
+        self.i_a = 0.0
+        self.v_cell = None
+        self.t_c = None
+        self.ests = []  # the cells' estimators (bms.est.estimator.CellEstimator)
+        # phase and segment
+        self.phase = REST
+        self.seg_t0 = None
+        self.seg_age = 0.0
+        self.last_active = REST  # phase of the last long charge/discharge segment
+        self._rest_t0 = None  # start of the rest before the current segment (a blip resumes it)
+        self._seg_ah0 = 0.0
+        # charge counters of the string [Ah] (charge > 0), compensated sums
+        self._sums = Sums(2)
+        self.ah_net = 0.0
+        self.ah_dis = 0.0
+        self.ah_since_top = 0.0
+        # the current sensor at rest: rest threshold and noise learnt from rest samples
+        self.i_thr_a = 0.0  # |i| below this is rest (0: i_rest_c until learnt)
+        self.i_noise_a = 0.0
+        self._ir_n = 0
+        self._ir_mean = 0.0
+        self._ir_var = 0.0
+        # each cell's voltage noise, from second differences of consecutive rest samples
+        self._vn_var = [0.0] * n
+        self._vn_n = 0
+        self._vn_v1 = [0.0] * n
+        self._vn_v2 = [0.0] * n
+        self._vn_k = 0
+        self._vn_t = 0.0
+        self._bleed_t = -1e9  # when a cell last drained on its balancing resistor
+        # rest anchors
+        self.v_avg = [None] * n  # relaxed voltage (EWMA over ocv_avg_s)
+        self.rest_soc = [0.5] * n  # its SoC on each estimator's OCV curve, at the end of the last long rest
+        self.rest_fresh = False  # rest_soc was read at the end of the rest just before this segment
+        self.top_ok = False  # the rest after a charge read top_soc: coulomb count from there
+        self.top_soc = [1.0] * n
+
+    def v_sd(self, c):
+        """Cell c's voltage noise (standard deviation) learnt at rest; 0 until it has been taught."""
+        return sqrt(self._vn_var[c]) if self._vn_n >= _NOISE_MIN_N else 0.0
+
+    def begin(self, t_s, dt_s, i_a, v_cell, t_c, ests):
+        """Take a sample; return its phase (the segment is not switched yet)."""
+        self.t_s = t_s
+        self.dt_s = dt_s
+        self.i_a = i_a
+        self.v_cell = v_cell
+        self.t_c = t_c
+        self.ests = ests
+        if self.q_nom <= 0.0:
+            q = 0.0
+            for e in ests:
+                q += e.q_ah
+            self.q_nom = q / self.n if q > 0.0 else 1.0
+        i_thr = self.i_thr_a if self.i_thr_a > 0.0 else self._i_rest_c * self.q_nom
+        ph = CHG if i_a > i_thr else (DIS if i_a < -i_thr else REST)
+        if ph == REST:
+            self._learn_rest_current(i_a)
+        return ph
+
+    def is_load_step(self, ph):
+        """A long rest ends in a charge or discharge: the rest's anchors are fresh for a step reading."""
+        return self.phase == REST and ph != REST and self.t_s - self.seg_t0 >= self.seg_min_s
+
+    def is_blip(self, ph):
+        """A short pulse inside a rest that moved (almost) no charge: the rest goes on, its fit intact."""
+        return (ph == REST and self._rest_t0 is not None and self.t_s - self.seg_t0 < self.seg_min_s
+                and abs(self.ah_net - self._seg_ah0) * 3600.0 < self._i_rest_c * self.q_nom * self.seg_min_s)
+
+    def segment_was_long(self):
+        return self.t_s - self.seg_t0 >= self.seg_min_s
+
+    def switch(self, ph, resume):
+        """Enter phase ph; resume: back into the rest a blip interrupted. True if a new segment starts."""
+        rest_t0 = self._rest_t0
+        self._rest_t0 = self.seg_t0 if self.phase == REST else None
+        self.phase = ph
+        if resume:
+            self.seg_t0 = rest_t0
+            return False
+        self.start(ph)
+        return True
+
+    def start(self, ph):
+        self.phase = ph
+        self.seg_t0 = self.t_s
+        self._seg_ah0 = self.ah_net
+        if ph == CHG:
+            self.top_ok = False
+        elif ph == REST:
+            for c in range(self.n):
+                self.v_avg[c] = None
+
+    def started(self):
+        """After every detector saw a new segment's start: the last rest's anchors are no longer fresh."""
+        self.rest_fresh = False
+
+    def end_rest(self):
+        """A long rest ended: its relaxed voltages read as SoC anchors. False if it never averaged."""
+        if self.v_avg[0] is None:
+            return False
+        for c in range(self.n):
+            self.rest_soc[c] = soc_of_ocv(self.ests[c], self.v_avg[c], self.t_c[c])
+        self.rest_fresh = True
+        return True
+
+    def anchor_top(self):
+        """The rest after a charge: count each cell's SoC from its relaxed OCV there."""
+        for c in range(self.n):
+            self.top_soc[c] = self.rest_soc[c]
+        self.top_ok = True
+        self.ah_since_top = 0.0
+
+    def count(self):
+        """This sample's charge, its segment's age, and at rest the relaxed voltages and voltage noise."""
+        dah = self.i_a * self.dt_s / 3600.0
+        sums = self._sums
+        sums.add(0, dah)
+        self.ah_net = sums.v[0]
+        if dah < 0.0:
+            sums.add(1, -dah)
+            self.ah_dis = sums.v[1]
+        self.ah_since_top += dah
+        self.seg_age = self.t_s - self.seg_t0
+        if self.phase == REST:
+            self._rest_sample()
+
+    def _rest_sample(self):
+        a = self.dt_s / self._ocv_avg_s
+        if a > 1.0:
+            a = 1.0
+        avg = self.v_avg
+        v_cell = self.v_cell
+        for c in range(self.n):
+            avg[c] = v_cell[c] if avg[c] is None else avg[c] + a * (v_cell[c] - avg[c])
+        # a cell on its balancing resistor is not at rest: its fall down the empty knee is not noise
+        if self.bal is not None and self.bal.bleeding:
+            self._bleed_t = self.t_s
+        if self.t_s - self._bleed_t >= self.seg_min_s:
+            self._learn_v_noise()
+
+    def _learn_rest_current(self, i_a):
+        """Offset and noise of the current at rest, and from them the rest threshold: |offset| + i_rest_k sigma,
+        between i_rest_c and i_rest_max_c."""
+        n = self._ir_n + 1 if self._ir_n < _NOISE_N else _NOISE_N
+        self._ir_n = n
+        d = i_a - self._ir_mean
+        self._ir_mean += d / n
+        self._ir_var += (d * (i_a - self._ir_mean) - self._ir_var) / n
+        if n >= _NOISE_MIN_N:
+            self.i_noise_a = sqrt(self._ir_var) if self._ir_var > 0.0 else 0.0
+            thr = abs(self._ir_mean) + self._i_rest_k * self.i_noise_a
+            lo = self._i_rest_c * self.q_nom
+            hi = self._i_rest_max_c * self.q_nom
+            self.i_thr_a = lo if thr < lo else (hi if thr > hi else thr)
+
+    def _learn_v_noise(self):
+        """A second difference of consecutive rest samples past seg_min_s (the relaxation is nearly straight over
+        three samples there) has variance 6 sigma_v^2."""
+        t_s = self.t_s
+        if self.seg_age < self.seg_min_s or t_s - self._vn_t > 1.5 * self.dt_s:
+            self._vn_k = 0
+        self._vn_t = t_s
+        k = self._vn_k
+        v1 = self._vn_v1
+        v2 = self._vn_v2
+        v_cell = self.v_cell
+        if k == 2:
+            m = self._vn_n + 1 if self._vn_n < _NOISE_N else _NOISE_N
+            self._vn_n = m
+            var = self._vn_var
+            for c in range(self.n):
+                d2 = v_cell[c] - 2.0 * v1[c] + v2[c]
+                var[c] += (d2 * d2 / 6.0 - var[c]) / m
+        else:
+            self._vn_k = k + 1
+        for c in range(self.n):
+            v2[c] = v1[c]
+            v1[c] = v_cell[c]
