@@ -98,6 +98,27 @@ def test_validate_names_the_bad_key():
         assert "no-such-cell" in str(e)
 
 
+def test_config_refuses_an_unknown_key_and_composes_presets_per_interphase():
+    try:
+        detectparams.preset("nvp-mg-naf", {"ss_warn": 0.001})  # a typo of ss_warn_c
+        assert False, "accepted an unknown key"
+    except ValueError as e:
+        assert "ss_warn" in str(e)
+    cfg = detectparams.preset("nvp-mg-naf")
+    cfg["bal_r_ohm"] = 20.0  # a board value, not a detector threshold
+    try:
+        PlatingDetectors(2, cfg)
+        assert False, "accepted bal_r_ohm among the thresholds"
+    except ValueError as e:
+        assert "bal_r_ohm" in str(e)
+    # the interphase decides, whatever the cathode: both bare-Cu presets share its values
+    for key in ("dn_k", "dn_bal_alarm", "cc_max_c"):
+        bare = detectparams.preset("nvp-bare-cu")[key]
+        assert bare == detectparams.preset("layered-oxide-bare-cu")[key]
+        assert bare != detectparams.preset("nvp-mg-naf")[key]
+    assert detectparams.preset("nvp-mg-naf", {"nu_base_n": 3})["nu_base_n"] == 3
+
+
 def test_dendrite_drop_during_charge_raises_one_alarm_and_twin_stays_quiet():
     ests = [StubEstimator(), StubEstimator(), StubEstimator()]
     det = PlatingDetectors(3, _cfg())
