@@ -6,7 +6,7 @@ from array import array
 from bms.balance import BottomBalancer
 from bms.detect.context import StringContext
 from bms.config import detect as detect_config
-from bms.sums import Sums
+from bms.sums import ChargeCount, Sums
 
 DT_S = 10.0
 I_A = 0.9  # 2.5 mAh per step: not a binary fraction
@@ -50,4 +50,5 @@ def test_plain_float32_sums_would_not():
 def test_the_string_counters_are_compensated_sums():
     ctx = StringContext(2, detect_config.preset("nvp-mg-naf"))
     bal = BottomBalancer(2, 2.0, 2.3, 20.0)
-    assert isinstance(ctx._sums, Sums) and isinstance(bal._count, Sums) and isinstance(bal._q, Sums)
+    assert isinstance(ctx._count, ChargeCount) and isinstance(bal._count, ChargeCount)
+    assert isinstance(bal._q, Sums)

@@ -29,7 +29,7 @@ a cell that did not reach v_stop reads nothing this time, and its next reading s
 """
 
 from bms.config.constants import I_NEAR_REST_C
-from bms.sums import Sums
+from bms.sums import ChargeCount, Sums
 
 REST = 0
 BLEED = 1  # a window is open: resistors on until each cell is empty
@@ -62,7 +62,7 @@ class BottomBalancer:
         self.bleeding = False  # some cell bled during the last interval
         self.state = REST
         self.windows = 0  # bleed windows opened so far
-        self._count = Sums(2)
+        self._count = ChargeCount()
         self.ah_net = 0.0  # the string's counted charge [Ah] (charge > 0)
         self.ah_dis = 0.0
         self._v_prev = [0.0] * n
@@ -84,13 +84,10 @@ class BottomBalancer:
         self.fresh = False
         # 1. the last interval: the string's count, and each resistor's charge (its current from the cell's
         # voltage at both ends of the interval)
-        dah = i_a * dt_s / 3600.0
         count = self._count
-        count.add(0, dah)
-        self.ah_net = count.v[0]
-        if dah < 0.0:
-            count.add(1, -dah)
-            self.ah_dis = count.v[1]
+        count.add(i_a * dt_s / 3600.0)
+        self.ah_net = count.net
+        self.ah_dis = count.dis
         any_on = False
         for c in range(n):
             v = v_cell[c]

@@ -23,3 +23,20 @@ class Sums:
         s = self.v[k]
         self.v[k] = s + y
         self._c[k] = (self.v[k] - s) - y
+
+
+class ChargeCount:
+    """A string's counted charge [Ah]: net (charge > 0) and discharged, as compensated sums."""
+
+    def __init__(self):
+        self._s = Sums(2)
+        self.net = 0.0
+        self.dis = 0.0
+
+    def add(self, dah):
+        s = self._s
+        s.add(0, dah)
+        self.net = s.v[0]
+        if dah < 0.0:
+            s.add(1, -dah)
+            self.dis = s.v[1]

@@ -9,7 +9,7 @@ from math import sqrt
 
 from bms.compat import const
 from bms.detect.stats import soc_of_ocv
-from bms.sums import Sums
+from bms.sums import ChargeCount
 
 REST = const(0)
 CHG = const(1)
@@ -44,7 +44,7 @@ class StringContext:
         self._rest_t0 = None  # start of the rest before the current segment (a blip resumes it)
         self._seg_ah0 = 0.0
         # charge counters of the string [Ah] (charge > 0), compensated sums
-        self._sums = Sums(2)
+        self._count = ChargeCount()
         self.ah_net = 0.0
         self.ah_dis = 0.0
         self.ah_since_top = 0.0
@@ -148,12 +148,10 @@ class StringContext:
     def count(self):
         """This sample's charge, its segment's age, and at rest the relaxed voltages and voltage noise."""
         dah = self.i_a * self.dt_s / 3600.0
-        sums = self._sums
-        sums.add(0, dah)
-        self.ah_net = sums.v[0]
-        if dah < 0.0:
-            sums.add(1, -dah)
-            self.ah_dis = sums.v[1]
+        count = self._count
+        count.add(dah)
+        self.ah_net = count.net
+        self.ah_dis = count.dis
         self.ah_since_top += dah
         self.seg_age = self.t_s - self.seg_t0
         if self.phase == REST:
