@@ -11,19 +11,19 @@
              --other-cycling (healthy strings at 1C/1C, 0.2C/0.3C and 0.5C with 10-min rests: false alarms
              under cycling the thresholds were not set on),
              --noisy-sensors (a cheaper front end's noise, offset and gain),
-             --set KEY=VALUE (override a detectparams threshold in every scenario, repeatable; e.g.
+             --set KEY=VALUE (override a bms.config.detect value in every scenario, repeatable; e.g.
              --set ss_min_slope_v=1e9 switches the late-rest voltage fit off, leaving the soft short to the
              charge balance)
 
 Each scenario is a series string (sim.pack.Pack, cell-to-cell spread, sensor noise from sim.sensors.SensorModel)
-cycled by sim.profiles (CC-CV charge / rest / CC discharge / rest, rests >= 30 min); the firmware's own code runs in
-process: one bms.est.estimator.CellEstimator per cell and one bms.detect.plating.PlatingDetectors per string, fed with the
-*measured* signals.  The BMS's charge limit is not fed back (open loop), so a healthy twin and a faulty cell see the
-same profile; its balancing resistors are: the firmware's bms.balance.BottomBalancer switches the simulator's
-(sim.pack.Pack.set_bleed, 20 ohm +-1 %), and the cells' estimators get the string's current less their resistor's
-(--no-balance: a board without them, where the dead-sodium detector reads the string's cut-off instead).  The
-profile, standing in for a cycler, cuts a discharge off within 0.1 s of v_min (finer steps near an empty cell); the
-firmware samples every 2 s and at the cut-off itself, with the interval's mean current.
+cycled by sim.profiles (CC-CV charge / rest / CC discharge / rest, rests >= 30 min) through sim.cycler.Cycler, which
+cuts a discharge off within 0.1 s of v_min like test equipment (finer steps near an empty cell; the firmware samples
+every 2 s and at the cut-off itself, with the interval's mean current).  The firmware's whole sample pipeline runs in
+process (hil.inprocess: Bms.on_sample, with its plausibility checks, balancer, estimators, detectors and
+protections), fed with the *measured* signals.  Its limits are not fed back (open loop), so a healthy twin and a
+faulty cell see the same profile; its balancing resistors are: the bleed mask switches the simulator's
+(sim.pack.Pack.set_bleed, 20 ohm +-1 %) (--no-balance: a board without them, where the dead-sodium detector reads
+the string's cut-off instead).
 
 Per detector:
   recall         injected faults of at least the stated magnitude detected (an event of severity >= ALARM on that
@@ -39,7 +39,7 @@ Per detector:
 Stated magnitudes: soft short >= C/200 leakage (r_ohm = 3.4 V / (q/200)); dendrite: critical current density
 x 0.25 and at most 0.75 x the 0.5C charge's current density (dendrite_ccd_factor: x 0.18 at 45 degC); dead
 sodium: dead-sodium rate x 2 (doubling); stripping void: critical stripping current x 0.2; nucleation: overshoot
-x 4 (the bench raises the simulator's nucleation overpotential mid-run for the whole string: it counts as one
+x 4 (a nucleation fault on every cell at once, sim.faults: the whole string's interphase; it counts as one
 fault, found if any cell alarms); model mismatch: ohmic and RC resistances x 3 (the simulator's
 ``impedance`` fault: a cell that no longer behaves like its model, with no plating trouble); its extra
 ``catch_all`` is the share of the other detectors' faults it also alarms on.  An injected fault may not manifest
@@ -48,7 +48,8 @@ simulator, and the dead-sodium faults whose cell set the string's cut-off (had t
 of a discharge, truth) after the onset: a cell with sodium in reserve at every cut-off shows no trace of a faster
 loss at its terminals (its cathode's state does not depend on it); recall_manifest is the recall over those.
 
-ROC-style plots: each detector's evaluations are traced (PlatingDetectors.trace); for a threshold sweep,
+ROC-style plots: every channel's evaluations are traced (hil.inprocess.InProcessBms.trace; the channels and their
+level keys are bms.detect.levels.CHANNELS); for a threshold sweep,
 a fault counts as detected when any evaluation after its start reaches the threshold, a healthy cell-scenario
 as a false alarm when any of its evaluations does (the level machine's delay/hysteresis is ignored there).
 """
