@@ -29,7 +29,7 @@ a cell that did not reach v_stop reads nothing this time, and its next reading s
 """
 
 from bms.config.constants import I_NEAR_REST_C
-from bms.sums import ChargeCount, Sums
+from bms.sums import ChargeCount, Sums, floats
 
 REST = 0
 BLEED = 1  # a window is open: resistors on until each cell is empty
@@ -56,7 +56,7 @@ class BottomBalancer:
         self.min_dis_ah = min_dis_frac * q_nom_ah
         self.seg_min_s = seg_min_s
         self.on = [False] * n
-        self.i_a = [0.0] * n
+        self.i_a = floats(n)
         self._q = Sums(n)  # compensated: these sums grow by a few mAh every cycle for the string's life
         self.q_ah = self._q.v  # charge bled from each cell so far [Ah]
         self.bleeding = False  # some cell bled during the last interval
@@ -65,17 +65,17 @@ class BottomBalancer:
         self._count = ChargeCount()
         self.ah_net = 0.0  # the string's counted charge [Ah] (charge > 0)
         self.ah_dis = 0.0
-        self._v_prev = [0.0] * n
+        self._v_prev = floats(n)
         self._dis_t0 = None  # start of the current discharge segment
         self._v_low = 0.0  # the lowest cell voltage seen in the current discharge
         self._t_open = 0.0
         self._done = [False] * n  # reached v_stop in this window
         # each cell's anchor: the counters when it last ended a window empty
         self._a_ok = [False] * n
-        self._a_net = [0.0] * n
-        self._a_q = [0.0] * n
-        self._a_dis = [0.0] * n
-        self.loss = [0.0] * n
+        self._a_net = floats(n)
+        self._a_q = floats(n)
+        self._a_dis = floats(n)
+        self.loss = floats(n)
         self.has_loss = [False] * n
         self.fresh = False  # a window closed in the last update with readings in has_loss/loss
 

@@ -40,3 +40,8 @@ class ChargeCount:
         if dah < 0.0:
             s.add(1, -dah)
             self.dis = s.v[1]
+
+
+def floats(n, x=0.0):
+    """n floats stored unboxed (a list of n floats holds n float objects besides its n pointers)."""
+    return array(_TYPECODE, [x] * n)

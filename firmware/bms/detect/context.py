@@ -3,13 +3,13 @@
 Phase (charge / discharge / rest, from the string current against a rest threshold learnt from the current
 noise), the segment's start and age, the charge counters, each cell's voltage noise learnt at rest, and the
 anchors a rest leaves: the relaxed voltage, its SoC on the estimator's OCV curve, the SoC after a charge.
-Detectors read it; nobody else tracks phases.
+Detectors read it; nobody else tracks phases. Also here: the interface every detector implements (Detector), and
+the statistics and OCV helpers they share.
 """
 from math import sqrt
 
 from bms.compat import const
-from bms.detect.stats import soc_of_ocv
-from bms.sums import ChargeCount
+from bms.sums import ChargeCount, floats
 
 REST = const(0)
 CHG = const(1)
@@ -55,19 +55,20 @@ class StringContext:
         self._ir_mean = 0.0
         self._ir_var = 0.0
         # each cell's voltage noise, from second differences of consecutive rest samples
-        self._vn_var = [0.0] * n
+        self._vn_var = floats(n)
         self._vn_n = 0
-        self._vn_v1 = [0.0] * n
-        self._vn_v2 = [0.0] * n
+        self._vn_v1 = floats(n)
+        self._vn_v2 = floats(n)
         self._vn_k = 0
         self._vn_t = 0.0
         self._bleed_t = -1e9  # when a cell last drained on its balancing resistor
         # rest anchors
-        self.v_avg = [None] * n  # relaxed voltage (EWMA over ocv_avg_s)
-        self.rest_soc = [0.5] * n  # its SoC on each estimator's OCV curve, at the end of the last long rest
+        self.v_avg = floats(n)  # relaxed voltage (EWMA over ocv_avg_s) ...
+        self.v_avg_ok = False  # ... once this rest has averaged
+        self.rest_soc = floats(n, 0.5)  # its SoC on each estimator's OCV curve, at the end of the last long rest
         self.rest_fresh = False  # rest_soc was read at the end of the rest just before this segment
         self.top_ok = False  # the rest after a charge read top_soc: coulomb count from there
-        self.top_soc = [1.0] * n
+        self.top_soc = floats(n, 1.0)
 
     def v_sd(self, c):
         """Cell c's voltage noise (standard deviation) learnt at rest; 0 until it has been taught."""
@@ -122,8 +123,7 @@ class StringContext:
         if ph == CHG:
             self.top_ok = False
         elif ph == REST:
-            for c in range(self.n):
-                self.v_avg[c] = None
+            self.v_avg_ok = False
 
     def started(self):
         """After every detector saw a new segment's start: the last rest's anchors are no longer fresh."""
@@ -131,7 +131,7 @@ class StringContext:
 
     def end_rest(self):
         """A long rest ended: its relaxed voltages read as SoC anchors. False if it never averaged."""
-        if self.v_avg[0] is None:
+        if not self.v_avg_ok:
             return False
         for c in range(self.n):
             self.rest_soc[c] = soc_of_ocv(self.ests[c], self.v_avg[c], self.t_c[c])
@@ -163,8 +163,13 @@ class StringContext:
             a = 1.0
         avg = self.v_avg
         v_cell = self.v_cell
-        for c in range(self.n):
-            avg[c] = v_cell[c] if avg[c] is None else avg[c] + a * (v_cell[c] - avg[c])
+        if self.v_avg_ok:
+            for c in range(self.n):
+                avg[c] += a * (v_cell[c] - avg[c])
+        else:
+            for c in range(self.n):
+                avg[c] = v_cell[c]
+            self.v_avg_ok = True
         # a cell on its balancing resistor is not at rest: its fall down the empty knee is not noise
         if self.bal is not None and self.bal.bleeding:
             self._bleed_t = self.t_s
@@ -209,3 +214,105 @@ class StringContext:
         for c in range(self.n):
             v2[c] = v1[c]
             v1[c] = v_cell[c]
+
+
+class Detector:
+    def __init__(self, ctx, levels, cfg):
+        self.ctx = ctx
+        self.lv = levels
+        self.cfg = cfg
+
+    def on_segment_start(self, ctx):
+        """A charge, discharge or rest begins (ctx.phase); the last rest's anchors are still readable."""
+
+    def on_sample(self, ctx):
+        """Every sample, after the context took it."""
+
+    def on_rest_end(self, ctx):
+        """A long rest ended (ctx.rest_soc is fresh; ctx.last_active: the phase before it)."""
+
+    def on_charge_end(self, ctx):
+        """A long charge ended."""
+
+    def on_discharge_end(self, ctx):
+        """A long discharge ended."""
+
+    def on_load_step(self, ctx):
+        """The first sample of a charge or discharge after a long rest (ctx.v_avg: the rest's relaxed voltages)."""
+
+
+# ---- statistics and OCV helpers the detectors share
+def median(xs):
+    s = sorted(xs)
+    m = len(s)
+    if m == 0:
+        return 0.0
+    h = m >> 1
+    return s[h] if m & 1 else 0.5 * (s[h - 1] + s[h])
+
+
+def median_last3(buf, x):
+    """Append x to buf, keep its last three values, return their median."""
+    buf.append(x)
+    if len(buf) > 3:
+        buf.pop(0)
+    return median(buf)
+
+
+class RunningMedian:
+    """The median of a list whose values move a little every tick, without allocating: an index order kept from
+    the last call and re-sorted by insertion (nearly sorted already: ~n steps)."""
+
+    def __init__(self, n):
+        self._order = list(range(n))
+
+    def of(self, xs):
+        o = self._order
+        m = len(o)
+        for k in range(1, m):
+            j = o[k]
+            x = xs[j]
+            p = k - 1
+            while p >= 0 and xs[o[p]] > x:
+                o[p + 1] = o[p]
+                p -= 1
+            o[p + 1] = j
+        if m == 0:
+            return 0.0
+        h = m >> 1
+        return xs[o[h]] if m & 1 else 0.5 * (xs[o[h - 1]] + xs[o[h]])
+
+
+def noise_factor(k_sigma, sd, level):
+    """>= 1: how far k_sigma standard errors (sd) reach above a level set with a quiet front end; a detector
+    divides its evidence (or its excess) by it."""
+    f = k_sigma * sd / level
+    return f if f > 1.0 else 1.0
+
+
+def soc_of_ocv(est, v, t_c):
+    """SoC whose model OCV is v (bisection on the estimator's monotonic OCV curve)."""
+    lo = 0.0
+    hi = 1.0
+    if v <= est.ocv(lo, t_c):
+        return lo
+    if v >= est.ocv(hi, t_c):
+        return hi
+    for _ in range(20):
+        mid = 0.5 * (lo + hi)
+        if est.ocv(mid, t_c) < v:
+            lo = mid
+        else:
+            hi = mid
+    return 0.5 * (lo + hi)
+
+
+def ocv_slope(est, soc, t_c):
+    """dOCV/dSoC [V per unit SoC] over +/-0.2 % around soc (the ends are strongly curved)."""
+    a = soc - 0.002
+    b = soc + 0.002
+    if a < 0.0:
+        a = 0.0
+    if b > 1.0:
+        b = 1.0
+    return (est.ocv(b, t_c) - est.ocv(a, t_c)) / (b - a)

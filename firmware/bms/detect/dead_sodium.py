@@ -7,10 +7,9 @@ the string's loss at its cut-off, which is the cut-off cell's (dead_sodium_cut).
 """
 from math import sqrt
 
-from bms.detect.base import Detector
-from bms.detect.context import DIS
+from bms.detect.context import DIS, Detector, median, median_last3, noise_factor, ocv_slope
 from bms.detect.levels import channel
-from bms.detect.stats import median, median_last3, noise_factor, ocv_slope
+from bms.sums import floats
 
 _ABSOLUTE = 0  # the string's balance at the empty end
 _RELATIVE = 1  # the cell's SoC change against the string's median
@@ -23,22 +22,22 @@ class DeadSodium(Detector):
         self._ch = channel("dead_sodium")
         self._ch_cut = channel("dead_sodium_cut")
         self._ch_bal = channel("dead_sodium_bal")
-        self.loss_frac = [0.0] * n  # last per-cycle balance at the empty end [fraction of the charge discharged]
+        self.loss_frac = floats(n)  # last per-cycle balance at the empty end [fraction of the charge discharged]
         # balanced channel: baseline readings and CUSUM per cell
         self._bal_hist = [[] for _ in range(n)]
-        self._bal_s = [0.0] * n
+        self._bal_s = floats(n)
         # empty-end anchors at rests after discharges
         self._an_ok = [False] * n
-        self._an_soc = [0.0] * n
-        self._an_net = [0.0] * n
-        self._an_dis = [0.0] * n
-        self._an_t = [0.0] * n
+        self._an_soc = floats(n)
+        self._an_net = floats(n)
+        self._an_dis = floats(n)
+        self._an_t = floats(n)
         self._hist = ([[] for _ in range(n)], [[] for _ in range(n)])  # per source (_ABSOLUTE, _RELATIVE)
-        self.cusum = ([0.0] * n, [0.0] * n)
+        self.cusum = (floats(n), floats(n))
         self._last3 = ([[] for _ in range(n)], [[] for _ in range(n)])
         self._rel_ok = [False] * n
-        self._rel_soc = [0.0] * n
-        self._rel_d = [0.0] * n
+        self._rel_soc = floats(n)
+        self._rel_d = floats(n)
         self._rel_has = [False] * n
         self._rel_dis = 0.0
         # the string's cut-off anchor: the counters at the last rest after an emptying
@@ -132,7 +131,9 @@ class DeadSodium(Detector):
         state, so the string's net charge in between two such rests is that cell's loss (no OCV table)."""
         cfg = self.cfg
         q = ctx.q_nom
-        c = ctx.rest_soc.index(lowest)
+        c = 0
+        while ctx.rest_soc[c] != lowest:
+            c += 1
         if lowest > cfg["dn_cut_soc"] or ocv_slope(ctx.ests[c], lowest, ctx.t_c[c]) < cfg["dn_min_slope_v"]:
             return  # not emptied: wait for the next
         if self._cut_ok:

@@ -2,9 +2,9 @@
 (docs/detectors.md, "Dendrite"). The channel's levels fall back at the end of each charge (levels.LATCH_CHARGE)."""
 from math import sqrt
 
-from bms.detect.base import Detector
-from bms.detect.context import CHG
+from bms.detect.context import CHG, Detector
 from bms.detect.levels import channel
+from bms.sums import floats
 
 _LEARN_RATE = 0.002  # after the first dd_var_n steps the noise follows quiet stretches slowly
 
@@ -29,11 +29,11 @@ class Dendrite(Detector):
         self._i_ring = []  # the current over the window
         self._pos = 0
         self._fill = 0
-        self._var = [None] * n  # variance of the pseudo-OCV's sample-to-sample step (noise) ...
+        self._var = floats(n)  # variance of the pseudo-OCV's sample-to-sample step (noise) ...
         self._n_var = [0] * n  # ... and how many steps taught it
-        self._prev = [0.0] * n
+        self._prev = floats(n)
         self._count = [0] * n  # warning-size drops in this charge
-        self._quiet_until = [0.0] * n
+        self._quiet_until = floats(n)
 
     def on_segment_start(self, ctx):
         if ctx.phase == CHG:
@@ -49,8 +49,8 @@ class Dendrite(Detector):
         dt_s = ctx.dt_s
         if self._w == 0:
             self._w = max(3, int(self._win_s / dt_s + 0.5)) if dt_s > 0.0 else 10
-            self._ring = [[0.0] * self._w for _ in range(ctx.n)]
-            self._i_ring = [0.0] * self._w
+            self._ring = [floats(self._w) for _ in range(ctx.n)]
+            self._i_ring = floats(self._w)
         pos = self._pos
         di = self._di_c * ctx.q_nom
         i_ok = False
@@ -76,14 +76,14 @@ class Dendrite(Detector):
         nv = self._n_var[c]
         drop = max(self._ring[c]) - p
         thr = self._warn_v
-        if var is not None and self._k_sigma * sqrt(var) > thr:
+        if nv > 0 and self._k_sigma * sqrt(var) > thr:
             thr = self._k_sigma * sqrt(var)
-        if nv < self._var_n or var is None:
+        if nv < self._var_n or nv == 0:
             # the noise is learnt from every step first: a noisy front end's first charge would meet the
             # fixed levels with its noise still unknown
             d = p - self._prev[c]
             nv += 1
-            self._var[c] = d * d if var is None else var + (d * d - var) / nv
+            self._var[c] = d * d if nv == 1 else var + (d * d - var) / nv
             self._n_var[c] = nv
         elif drop >= thr and t_s >= self._quiet_until[c]:
             self._quiet_until[c] = t_s + self._refractory_s

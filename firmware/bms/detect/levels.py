@@ -5,6 +5,7 @@ configuration keys hold its levels, how many consecutive evaluations a higher le
 lives. The bench's threshold sweep (bench/detection_score.py) reads the same table.
 """
 from bms.core import events as ev
+from bms.sums import floats
 
 # latch: CRITICAL latches until a service action (clear_inhibit); lower levels follow the evidence with hysteresis
 LATCH_CRITICAL = "critical"
@@ -42,7 +43,7 @@ class Levels:
         m = len(CHANNELS)
         self.n = n_cells
         self.level = [[0] * n_cells for _ in range(m)]
-        self.evidence = [[0.0] * n_cells for _ in range(m)]
+        self.evidence = [floats(n_cells) for _ in range(m)]
         self._pending = [[0] * n_cells for _ in range(m)]
         self._kind = [row[0] for row in CHANNELS]
         self._warn = [cfg[row[2][0]] for row in CHANNELS]

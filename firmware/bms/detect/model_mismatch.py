@@ -4,9 +4,9 @@ Channel model_mismatch: the EKF's mean normalised innovation squared over a wind
 Channel model_mismatch_step: the step resistance at each rest -> load step against the string's median, over the
 cell's own baseline per step direction (a resistance rise the EKF absorbs into its SoC).
 """
-from bms.detect.base import Detector
+from bms.detect.context import Detector, RunningMedian, median, median_last3, noise_factor
 from bms.detect.levels import channel
-from bms.detect.stats import RunningMedian, median, median_last3, noise_factor
+from bms.sums import floats
 
 
 class ModelMismatch(Detector):
@@ -18,14 +18,14 @@ class ModelMismatch(Detector):
         self._win_s = cfg["mm_win_s"]
         self._soc_lo = cfg["mm_soc_lo"]
         self._soc_hi = cfg["mm_soc_hi"]
-        self._sum = [0.0] * n
+        self._sum = floats(n)
         self._cnt = [0] * n
-        self._val = [0.0] * n
-        self._soc = [0.0] * n
+        self._val = floats(n)
+        self._soc = floats(n)
         self._soc_median = RunningMedian(n)
         self._n = 0
         self._t0 = None
-        self._r = [0.0] * n
+        self._r = floats(n)
         self._r_hist = ([[] for _ in range(n)], [[] for _ in range(n)])  # per step direction (charge, discharge)
         self._r_last = ([[] for _ in range(n)], [[] for _ in range(n)])
 
@@ -73,7 +73,7 @@ class ModelMismatch(Detector):
         n = ctx.n
         i_a = ctx.i_a
         v0 = ctx.v_avg
-        if n < 3 or abs(i_a) < cfg["mm_step_c"] * ctx.q_nom or v0[0] is None:
+        if n < 3 or abs(i_a) < cfg["mm_step_c"] * ctx.q_nom or not ctx.v_avg_ok:
             return
         # a charge from the string's empty end carries the nucleation dip of the cells on a bare collector
         if i_a > 0.0 and (not ctx.rest_fresh or min(ctx.rest_soc) < cfg["mm_step_soc_min"]):

@@ -2,10 +2,9 @@
 [V], and the string's median growth in that charge (its own channel). docs/detectors.md, "Nucleation"."""
 from math import sqrt
 
-from bms.detect.base import Detector
-from bms.detect.context import CHG
+from bms.detect.context import CHG, Detector, median, noise_factor
 from bms.detect.levels import channel
-from bms.detect.stats import median, noise_factor
+from bms.sums import floats
 
 _STEADY_FRAC = 0.1  # the charge current must stay within this fraction of its start
 _MEDIAN_SE = 1.25  # a median's standard error: ~1.25 sigma / sqrt(k) for k normal readings
@@ -21,15 +20,15 @@ class Nucleation(Detector):
         self._late = cfg["nu_q_late"]
         self._on = [False] * n  # the cell's onset is being read in this charge
         self._any = False
-        self._early_sum = [0.0] * n
-        self._late_sum = [0.0] * n
+        self._early_sum = floats(n)
+        self._late_sum = floats(n)
         self._early_n = [0] * n
         self._late_n = [0] * n
         self._i0 = 0.0
         self._hist = [[] for _ in range(n)]  # the cell's previous readings ...
         self._hist_x = [[] for _ in range(n)]  # ... and when: equivalent full cycles (ah_dis / q_nom)
-        self._sd = [0.0] * n  # this charge's step's standard error from the sensor noise (0: unknown)
-        self._step = [0.0] * n  # this charge's step per cell ...
+        self._sd = floats(n)  # this charge's step's standard error from the sensor noise (0: unknown)
+        self._step = floats(n)  # this charge's step per cell ...
         self._has = [False] * n  # ... where evaluated
 
     def on_segment_start(self, ctx):

@@ -9,7 +9,9 @@ This facade writes the string's context (bms.detect.context) once per sample and
 (bms.detect.base.Detector); every detector reports on named channels to one level machine (bms.detect.levels:
 det.levels.level / .evidence [channel][cell], det.trace = callable(cell, channel name, t_s, value)).
 """
-from bms.detect.charge_limit import charge_limit_a
+from math import exp
+
+from bms.config.constants import K_BOLTZMANN_EV, T_REF_K, ZERO_C_K
 from bms.detect.context import CHG, REST, StringContext
 from bms.detect.dead_sodium import DeadSodium
 from bms.detect.dendrite import Dendrite
@@ -125,3 +127,28 @@ def build(n_cells, params, cfg, bal_r_ohm):
         bal = BottomBalancer(n_cells, q_nom, params["v_min"], bal_r_ohm, cfg["bal_max_s"], i_rest_c=cfg["i_rest_max_c"],
                              seg_min_s=cfg["seg_min_s"])
     return bal, PlatingDetectors(n_cells, cfg, bal)
+
+
+def charge_limit_a(cfg, q_nom, t_c, ests, worst_level, inhibit):
+    """The string's plating-risk-aware charge-current limit [A]: Arrhenius in the coldest cell's temperature (the
+    critical current density falls when cold), scaled down as the cells age and by the worst detector level."""
+    if inhibit:
+        return 0.0
+    t_min = 1e9
+    q_min = 1e9
+    for c in range(len(ests)):
+        if t_c[c] < t_min:
+            t_min = t_c[c]
+        if ests[c].q_ah < q_min:
+            q_min = ests[c].q_ah
+    if t_min < cfg["cc_t_min_c"]:
+        return 0.0
+    f_t = exp(-cfg["cc_ea_ev"] / K_BOLTZMANN_EV * (1.0 / (t_min + ZERO_C_K) - 1.0 / T_REF_K))
+    if f_t > 1.0:  # never above its 25 C value
+        f_t = 1.0
+    age = q_min / q_nom
+    if age > 1.0:
+        age = 1.0
+    elif age < 0.0:
+        age = 0.0
+    return cfg["cc_max_c"] * q_nom * f_t * age ** cfg["cc_age_exp"] * cfg["cc_risk"][worst_level]

@@ -5,10 +5,9 @@ and each cycle's charge balance between relaxed-OCV anchors of the same kind (af
 """
 from math import sqrt
 
-from bms.detect.base import Detector
-from bms.detect.context import DIS, REST
+from bms.detect.context import DIS, REST, Detector, median, noise_factor, ocv_slope, soc_of_ocv
 from bms.detect.levels import channel
-from bms.detect.stats import median, noise_factor, ocv_slope, soc_of_ocv
+from bms.sums import floats
 
 _AFTER_CHARGE = 0
 _AFTER_DISCHARGE = 1
@@ -21,30 +20,30 @@ class SoftShort(Detector):
         self._ch = channel("soft_short")
         self._settle_s = cfg["ss_settle_s"]
         self._eval_s = cfg["ss_eval_s"]
-        self.leak_c = [0.0] * n  # last leakage estimate of the late-rest fit [C-rate]
-        self.cb_leak_c = [0.0] * n  # ... of the full-cycle charge balance [C-rate]
+        self.leak_c = floats(n)  # last leakage estimate of the late-rest fit [C-rate]
+        self.cb_leak_c = floats(n)  # ... of the full-cycle charge balance [C-rate]
         # the late-rest fit: sums of a straight line through (t - t0, v - v0) per cell
         self._fit_n = [0] * n
-        self._fit_v0 = [0.0] * n
-        self._fit_st = [0.0] * n
-        self._fit_sv = [0.0] * n
-        self._fit_stt = [0.0] * n
-        self._fit_stv = [0.0] * n
+        self._fit_v0 = floats(n)
+        self._fit_st = floats(n)
+        self._fit_sv = floats(n)
+        self._fit_stt = floats(n)
+        self._fit_stv = floats(n)
         self._fit_t0 = 0.0
         self._fit_next = 0.0
-        self._slope = [0.0] * n
-        self._f_noise = [1.0] * n  # the last fit's noise factor (>= 1)
+        self._slope = floats(n)
+        self._f_noise = floats(n, 1.0)  # the last fit's noise factor (>= 1)
         # charge balance, per anchor kind: the cell's plated charge less the string's count at its last readable
         # anchor, when, and ah_dis then
         self._cb_ok = ([False] * n, [False] * n)
-        self._cb_x = ([0.0] * n, [0.0] * n)
-        self._cb_t = ([0.0] * n, [0.0] * n)
-        self._cb_dis = ([0.0] * n, [0.0] * n)
-        self._cb_rate = [0.0] * n
+        self._cb_x = (floats(n), floats(n))
+        self._cb_t = (floats(n), floats(n))
+        self._cb_dis = (floats(n), floats(n))
+        self._cb_rate = floats(n)
         self._cb_has = [False] * n
         self._cb_hist = ([[] for _ in range(n)], [[] for _ in range(n)])  # each cell's first rates: its baseline
-        self._cb_own = ([0.0] * n, [0.0] * n)  # last rate over the own baseline
-        self._cb_leak = ([0.0] * n, [0.0] * n)  # last leakage estimate per anchor kind
+        self._cb_own = (floats(n), floats(n))  # last rate over the own baseline
+        self._cb_leak = (floats(n), floats(n))  # last leakage estimate per anchor kind
 
     def on_segment_start(self, ctx):
         if ctx.phase == REST:

@@ -1,9 +1,8 @@
 """STRIPPING_VOID: growth of R_end/R_mid (apparent resistance late vs mid discharge) over the cell's own
 baseline (docs/detectors.md, "Stripping void")."""
-from bms.detect.base import Detector
-from bms.detect.context import DIS
+from bms.detect.context import DIS, Detector, median
 from bms.detect.levels import channel
-from bms.detect.stats import median
+from bms.sums import floats
 
 _MIN_N = 10  # samples in a window before its mean counts
 
@@ -19,13 +18,13 @@ class StrippingVoid(Detector):
         self._mid_hi = cfg["sv_mid_hi"]
         self._end_lo = cfg["sv_end_lo"]
         self._end_hi = cfg["sv_end_hi"]
-        self._mid = [0.0] * n
+        self._mid = floats(n)
         self._mid_n = [0] * n
-        self._end = [0.0] * n
+        self._end = floats(n)
         self._end_n = [0] * n
         self._hist = [[] for _ in range(n)]
-        self._last = [0.0] * n
-        self._last_soc = [0.0] * n
+        self._last = floats(n)
+        self._last_soc = floats(n)
 
     def on_segment_start(self, ctx):
         if ctx.phase == DIS:
