@@ -46,11 +46,12 @@ def _names(n_cells: int) -> list[str]:
 class _InProcess:
     """The firmware's application object in this process."""
 
-    def __init__(self, params: dict, n_cells: int, soc0):
+    def __init__(self, params: dict, n_cells: int, soc0, soc0_sigma=None):
         from bms.core.app import Bms
 
         try:
-            self.bms = Bms(n_cells, soc0=soc0, cell=params)
+            extra = {} if soc0_sigma is None else {"soc0_sigma": soc0_sigma}
+            self.bms = Bms(n_cells, soc0=soc0, cell=params, **extra)
         except ValueError as e:
             raise ReplayError("the firmware refused the configuration: %s" % e)
 
@@ -144,7 +145,7 @@ def _virtual(params: dict, n_cells: int, soc0, cell_path: str):
 
 
 def replay(rec: Recording, params: dict, out: Path, soc0=None, target="inprocess", port=None, cell_path=None,
-           progress=True) -> dict:
+           progress=True, soc0_sigma=None) -> dict:
     """Run rec through the firmware; write DIR/estimates.csv, events.csv, summary.json, replay.png; return the
     summary."""
     n = rec.n_cells
@@ -153,7 +154,7 @@ def replay(rec: Recording, params: dict, out: Path, soc0=None, target="inprocess
     elif port:
         fw = _Link(port, params, n, soc0)
     else:
-        fw = _InProcess(params, n, soc0)
+        fw = _InProcess(params, n, soc0, soc0_sigma)
     out.mkdir(parents=True, exist_ok=True)
     t_ms = np.round(rec.t_s * 1000.0).astype(np.int64)
     if np.any(np.diff(t_ms) <= 0):
@@ -282,7 +283,8 @@ def main(args) -> int:
         return 2
     try:
         rec = read_args(args.data, args)
-        summary = replay(rec, params, Path(args.out), args.soc0, args.target, args.port, args.cell)
+        summary = replay(rec, params, Path(args.out), args.soc0, args.target, args.port, args.cell,
+                         soc0_sigma=args.soc0_sigma)
     except (RecordingError, ReplayError) as e:
         print("\nnabms replay: %s" % e, file=sys.stderr)
         return 2
@@ -298,6 +300,8 @@ def add_parser(sub) -> None:
     p.add_argument("data", help="a recording: CSV, BioLogic .mpr, Neware .nda/.ndax")
     p.add_argument("--cell", required=True, help="the cell file (nabms fit writes one)")
     p.add_argument("--soc0", type=float, help="the SoC at the first sample, if known (default: from its voltage)")
+    p.add_argument("--soc0-sigma", type=float, help="how sure --soc0 is (1 sigma, a fraction; default: the "
+                                                    "firmware's); in-process only")
     p.add_argument("--out", default="replay", help="folder for estimates.csv, events.csv, summary.json, replay.png")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--target", choices=("inprocess", "virtual"), default="inprocess",
