@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
+TWIN_VERSION = 2
 VERSION = 6  # bump when the tests or the sensor model change: the cache is keyed on it
 R_GAS = 8.314
 
@@ -105,6 +106,7 @@ class Cell:
         self.model = sim.built_model
         self.solver = pybamm.IDAKLUSolver()
         self.sol = None
+        self.schedule = []  # (applied current, seconds run, sample period) per segment: what a twin replays
         self.t = [0.0]
         self.i = [0.0]  # discharge-positive as PyBaMM has it: converted when written
         self.v = []
@@ -147,6 +149,8 @@ class Cell:
             self.i.append(i_dis_a)
             self.v.append(float(vi[k]))
             self.q_dis.append(float(qi[k]))
+        if len(tgrid):
+            self.schedule.append((i_dis_a, len(tgrid) * dt_s, dt_s))
         return len(tgrid) * dt_s
 
     def arrays(self):
@@ -223,15 +227,14 @@ def _with_leak(cell_factory, test, leak_c, seed):
     return cell
 
 
-_HEALTHY = {}
-
-
-def _healthy(key, test, t_c, soc0, seed):
-    """The healthy twin of a leaky cell: simulated once per process and test."""
-    k = (key, test, t_c, soc0, seed)
-    if k not in _HEALTHY:
-        _HEALTHY[k] = _with_leak(lambda: Cell(key, t_c, soc0), test, 0.0, seed)
-    return _HEALTHY[k]
+def _twin(key, t_c, soc0, leaky, leak_a):
+    """The leaky cell's healthy twin in a series string: the same external current, segment by segment (no window
+    of its own: the string's limits are the leaky cell's)."""
+    twin = Cell(key, t_c, soc0)
+    twin.v_min, twin.v_max = -np.inf, np.inf
+    for i_dis_a, ran_s, dt_s in leaky.schedule:
+        twin.run(i_dis_a - leak_a, ran_s, dt_s)
+    return twin
 
 
 def _sensor(t, i_true, v_true, t_c, q_nom, seed):
@@ -248,7 +251,9 @@ def make(key, test, t_c, out_dir, leak_c=0.0, n_cells=1, soc0=None, seed=1):
     soc0 = (1.0 if test == "char" else 0.95) if soc0 is None else soc0
     name = "%s-%s-%dC%s%s" % (key, test, round(t_c), "-leak%g" % (1 / leak_c) if leak_c else "",
                               "-x%d" % n_cells if n_cells > 1 else "")
-    tag = hashlib.sha1(json.dumps([VERSION, key, test, t_c, leak_c, n_cells, soc0, seed, SENSOR]).encode()).hexdigest()[:10]
+    # the twins of a string follow the leaky cell's current since TWIN_VERSION 2
+    version = [VERSION, TWIN_VERSION] if n_cells > 1 else VERSION
+    tag = hashlib.sha1(json.dumps([version, key, test, t_c, leak_c, n_cells, soc0, seed, SENSOR]).encode()).hexdigest()[:10]
     out_dir = Path(out_dir)
     csv_path = out_dir / (name + ".csv")
     meta_path = out_dir / (name + ".json")
@@ -261,7 +266,7 @@ def make(key, test, t_c, out_dir, leak_c=0.0, n_cells=1, soc0=None, seed=1):
 
     cells = [_with_leak(factory, test, leak_c, seed)]
     if n_cells > 1:
-        cells.append(_healthy(key, test, t_c, soc0, seed) if leak_c else cells[0])
+        cells.append(_twin(key, t_c, soc0, cells[0], leak_c * cells[0].q_nom) if leak_c else cells[0])
     t, i_true, v0, qd0 = cells[0].arrays()
     n = len(t)
     vs = [v0]

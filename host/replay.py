@@ -54,6 +54,8 @@ class _InProcess:
             self.bms = Bms(n_cells, soc0=soc0, cell=params, **extra)
         except ValueError as e:
             raise ReplayError("the firmware refused the configuration: %s" % e)
+        except TypeError:  # a firmware from before the start's sigma
+            raise ReplayError("this firmware takes no --soc0-sigma")
 
     def step(self, t_ms, i_a, v, t_c):
         from bms.core import events as ev
