@@ -1,0 +1,172 @@
+"""Cycle and memory budget of the firmware on the emulated Cortex-M3 (hil.qemu: MicroPython 1.29, mps2-an385,
+float32, 140 KB heap; qemu -icount shift=0, so 1 emulated ns is 1 instruction and the figures are deterministic).
+
+    python bench/firmware_tick.py [--json] [--bytecode] [--board an385|an500] [--samples 100]
+
+Figures: instructions per SAMPLE frame as the service handles it (unpack, Bms.on_sample, the EVENT and ESTIMATE
+frames encoded) for 1, 4, 8 and 16 cells, mean over --samples frames of a 1 A charge; heap_free_16s: gc.mem_free()
+after configuring 16 cells; heap_free_16s_after: the same after those samples; alloc_per_sample_bytes: heap bytes
+allocated by one 16-cell SAMPLE frame (gc disabled for that frame, mean of 10; where a frame needs more than the
+free heap, the straight line through 4 and 8 cells, flagged alloc_16s_extrapolated). The image is what flash deploys
+(host.deploy.build_image: hot modules native for armv7m; --bytecode: none). The per-part breakdown (16 cells)
+times each stage of on_sample by wrapping it: the wrappers add ~1 k instructions per call.
+Targets (issue 17): 16 cells <= 2.0 M instructions per SAMPLE, >= 80 KB free with 16 cells, <= 2 KB per SAMPLE.
+"""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from hil.qemu import QemuBoard, available  # noqa: E402
+
+CELLS = (1, 4, 8, 16)
+
+# On the board. ticks_us counts 1000 instructions under -icount shift=0.
+PROBE = """import gc, time
+from bms.comm import protocol as pr
+from bms.comm import service
+from bms.core import app
+T = time.ticks_us
+D = time.ticks_diff
+sent = []
+def send(ty, seq, payload):
+    sent.append(pr.encode_frame(ty, seq, payload))
+def payload(n, s):
+    v = [3.30 + 0.0001 * s + 0.0005 * k for k in range(n)]
+    return pr.pack_sample(s * 1000, 1.0, v, [25.0] * n)
+def frames(b, n, s0, N):
+    tot = 0
+    for s in range(s0, s0 + N):
+        p = payload(n, s)
+        del sent[:]
+        t0 = T(); service.handle_frame(b, pr.SAMPLE, s & 0xFF, p, send); tot += D(T(), t0)
+    return tot
+def alloc(b, n, s0, N):
+    # heap bytes one frame allocates: gc off for the frame; -1 when a frame needs more than the free heap
+    tot = 0
+    for s in range(s0, s0 + N):
+        p = payload(n, s)
+        del sent[:]
+        gc.collect(); gc.disable()
+        try:
+            a0 = gc.mem_alloc()
+            service.handle_frame(b, pr.SAMPLE, s & 0xFF, p, send)
+            tot += gc.mem_alloc() - a0
+        except MemoryError:
+            gc.enable()
+            return -1
+        gc.enable()
+    return tot // N
+def tick(n, N):
+    gc.collect()
+    b = app.Bms(n_cells=n, soc0=0.5)
+    gc.collect()
+    free0 = gc.mem_free()
+    frames(b, n, 1, 5)  # warm-up: first sample initialises the filters
+    tot = frames(b, n, 6, N)
+    gc.collect()
+    free1 = gc.mem_free()
+    print('TICK', n, tot * 1000 // N, free0, free1, alloc(b, n, 10000, 10))
+    return b
+b = None
+for n in %(cells)r:
+    b = None  # the previous string's memory is free before the next is built
+    b = tick(n, %(samples)d)
+n = b.n_cells
+# which part of a SAMPLE takes the instructions: wrap each stage
+acc = {}
+def wrap(name, fn):
+    def w(*a, **k):
+        t0 = T(); r = fn(*a, **k); acc[name] = acc.get(name, 0) + D(T(), t0); return r
+    return w
+if b.balancer is not None:
+    b.balancer.update = wrap('balance.update', b.balancer.update)
+for e in b.estimators:
+    e.update = wrap('est.update(all-cells)', e.update)
+b.detectors.update = wrap('detect.update', b.detectors.update)
+b.protection.update = wrap('protection.update', b.protection.update)
+b._publish = wrap('app._publish', b._publish)
+b._plausible = wrap('app._plausible', b._plausible)
+b.estimate_payload = wrap('app.estimate_payload', b.estimate_payload)
+unpack = pr.unpack_sample
+pr.unpack_sample = wrap('protocol.unpack_sample', unpack)
+enc = pr.encode_frame
+pr.encode_frame = wrap('protocol.encode_frame', enc)
+N = 20
+tot = frames(b, n, 20000, N)
+pr.unpack_sample = unpack
+pr.encode_frame = enc
+acc['whole-frame'] = tot
+for k in acc:
+    print('PART', k, acc[k] * 1000 // N)
+"""
+
+
+def measure(board="an385", native=True, samples=100, cells=CELLS):
+    with QemuBoard(board=board, icount=0, native=native) as qb:
+        out = qb.exec(PROBE % {"cells": tuple(cells), "samples": samples}, timeout_s=1800)
+    ips, free, parts, alloc = {}, {}, {}, {}
+    for line in out.splitlines():
+        f = line.split()
+        if not f:
+            continue
+        if f[0] == "TICK":
+            ips[f[1]] = int(f[2])
+            free[f[1]] = (int(f[3]), int(f[4]))
+            alloc[f[1]] = int(f[5])
+        elif f[0] == "PART":
+            parts[f[1]] = int(f[2])
+    big = str(max(cells))
+    a16 = alloc[big]
+    if a16 < 0:  # one frame needs more than the free heap: the straight line through 4 and 8 cells, said so
+        a16 = alloc["8"] + (alloc["8"] - alloc["4"]) * (int(big) - 8) // 4
+    return {
+        "instructions_per_sample": ips,
+        "heap_free_16s": free[big][0],
+        "heap_free_16s_after": free[big][1],
+        "alloc_per_sample_bytes": a16,
+        "alloc_per_sample_by_cells": alloc,
+        "alloc_16s_extrapolated": alloc[big] < 0,
+        "parts_16s": parts,
+        "board": board,
+        "image": "native hot modules (armv7m)" if native else "bytecode",
+        "samples": samples,
+    }
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--json", action="store_true")
+    ap.add_argument("--bytecode", action="store_true", help="every module as bytecode (no native code)")
+    ap.add_argument("--board", default="an385", choices=("an385", "an500"))
+    ap.add_argument("--samples", type=int, default=100)
+    args = ap.parse_args(argv)
+    ok, why = available(args.board)
+    if not ok:
+        print("firmware_tick: " + why, file=sys.stderr)
+        return 2
+    r = measure(args.board, not args.bytecode, args.samples)
+    if args.json:
+        print(json.dumps(r))
+        return 0
+    print("firmware tick on %s (%s), %d SAMPLE frames per size, qemu -icount shift=0" % (r["board"], r["image"], r["samples"]))
+    print("%6s %14s   (target: 16 cells <= 2,000,000)" % ("cells", "instr/SAMPLE"))
+    for n, v in r["instructions_per_sample"].items():
+        print("%6s %14s" % (n, format(v, ",")))
+    print("heap free with 16 cells: %s B configured, %s B after the samples (target >= 81,920)"
+          % (format(r["heap_free_16s"], ","), format(r["heap_free_16s_after"], ",")))
+    print("allocated per 16-cell SAMPLE: %s B%s (target <= 2,048); by cells: %s" % (
+        format(r["alloc_per_sample_bytes"], ","), " (more than the free heap: extrapolated from 4 and 8 cells)"
+        if r["alloc_16s_extrapolated"] else "", r["alloc_per_sample_by_cells"]))
+    print("where a 16-cell SAMPLE frame's instructions go:")
+    whole = r["parts_16s"].get("whole-frame", 1)
+    for k, v in sorted(r["parts_16s"].items(), key=lambda kv: -kv[1]):
+        print("  %-28s %12s  %5.1f %%" % (k, format(v, ","), 100.0 * v / whole))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
