@@ -1,18 +1,46 @@
-# Board entry point: serve the host over the USB serial line (stdin/stdout) until it hangs up.
+# Board entry point. The board file (board.json beside this file, written by `nabms flash --board`) picks the
+# AFE driver: none, or "injected", serves the host's samples over the USB serial line (the HIL bench, the
+# virtual boards); a chip driver samples the pack on the board's own period and streams ESTIMATE frames.
 # The bms package sits beside this file on the board (nabms flash); the unix port finds it via MICROPYPATH.
 # the detectors' module is the largest: when the board has source (flash --source), it is compiled first,
 # while the heap is still in one piece (nabms flash copies precompiled .mpy files)
 from bms.detect import plating  # noqa: F401
 from bms import compat
 from bms.comm import service
+from bms.config import board as boardcfg
 from bms.core import app
-from bms.hal import stdio as board
+from bms.hal import stdio
+
+
+def load_board():
+    try:
+        return boardcfg.load("board.json")
+    except OSError:  # no board file: the bench
+        return None
+    except ValueError:  # a bad board file: touch no chip; the host still gets HELLO and can flash a good one
+        return None
 
 
 def main():
     compat.disable_ctrl_c()
-    port = board.StdioPort()
-    service.serve(app.Bms(), port.read_byte, port.write)
+    try:
+        run(load_board())
+    finally:  # a REPL frame or a hang-up: the board is back at its REPL, Ctrl-C works again (re-flashing)
+        compat.disable_ctrl_c(3)
+
+
+def run(board):
+    if board is None or board["afe"]["driver"] == "injected":
+        port = stdio.StdioPort()
+        service.serve(app.Bms(), port.read_byte, port.write)
+        return
+    from bms.hal import afe, pack
+
+    chip = pack.make_afe(board)
+    bms = app.Bms(board.get("n_cells", chip.n_cells), board.get("preset", app.DEFAULT_PRESET))
+    chip.configure(afe.chip_limits(bms.protection.p))
+    port = stdio.StdioPort(idle_ms=10)
+    pack.PackRunner(bms, chip, board, port.write).run(port.read_byte)
 
 
 main()

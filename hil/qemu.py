@@ -28,7 +28,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from hil.virtual_board import FIRMWARE, REPO
+from hil.virtual_board import REPO
+from host.rawrepl import RawRepl, ReplError
 
 ENV_MCU_DIR = "NABMS_MCU_DIR"
 QEMU = "qemu-system-arm"
@@ -165,11 +166,9 @@ class QemuBoard:
         self.stop()
 
     # -- raw REPL --
-    def _serial(self):
+    def _repl(self) -> RawRepl:
         if self._ser is None:
-            import serial
-
-            self._ser = serial.Serial(self.port, 115200, timeout=0.05)
+            self._ser = RawRepl(self.port)
         return self._ser
 
     def _close_serial(self):
@@ -177,43 +176,21 @@ class QemuBoard:
             self._ser.close()
             self._ser = None
 
-    def _expect(self, ending: bytes, timeout_s: float, what: str, buf: bytes = b"") -> bytes:
-        s = self._serial()
-        end = time.monotonic() + timeout_s
-        while ending not in buf:
-            if time.monotonic() > end:
-                raise QemuError("%s: no %r within %.0f s; the board said %r" % (what, ending, timeout_s, buf[-300:]))
-            buf += s.read(max(1, s.in_waiting))
-        return buf
-
     def enter_raw_repl(self, soft_reset: bool = True):
         """Interrupt whatever runs, enter the raw REPL; soft_reset: a clean heap (globals of earlier runs freed)."""
-        s = self._serial()
-        s.write(b"\r\x03\x03")
-        time.sleep(0.1)
-        s.reset_input_buffer()
-        s.write(b"\x01")
-        self._expect(b"raw REPL; CTRL-B to exit\r\n>", 5, "entering the raw REPL")
-        if soft_reset:
-            s.write(b"\x04")
-            buf = self._expect(b"soft reboot", 5, "soft reset")
-            self._expect(b">", 5, "soft reset", buf.split(b"soft reboot", 1)[1])
+        self._repl().enter(soft_reset)
 
     def exec_raw(self, code: str, timeout_s: float = 60.0) -> tuple[str, str]:
         """Run code at the raw REPL prompt; (stdout, stderr text)."""
-        s = self._serial()
-        s.write(code.encode() + b"\x04")
-        buf = self._expect(b"OK", 5, "sending code")
-        buf = self._expect(b"\x04", timeout_s, "running code", buf.split(b"OK", 1)[1])
-        out, rest = buf.split(b"\x04", 1)
-        rest = self._expect(b"\x04>", timeout_s, "reading stderr", rest)
-        err = rest.split(b"\x04>", 1)[0]
-        return out.decode(errors="replace").replace("\r\n", "\n"), err.decode(errors="replace").replace("\r\n", "\n")
+        return self._repl().exec_raw(code, timeout_s)
 
     def exec(self, code: str, timeout_s: float = 60.0, soft_reset: bool = True) -> str:
         """Run code in a fresh raw REPL; stdout, or QemuError quoting the board's traceback."""
-        self.enter_raw_repl(soft_reset)
-        out, err = self.exec_raw(code, timeout_s)
+        try:
+            self.enter_raw_repl(soft_reset)
+            out, err = self.exec_raw(code, timeout_s)
+        except ReplError as e:
+            raise QemuError(str(e)) from None
         if err:
             raise QemuError("on the board: " + (out + err).strip())
         return out
@@ -221,10 +198,37 @@ class QemuBoard:
     def start_main(self, timeout_s: float = 10.0):
         """Boot the firmware as a board would: soft reset, `import main` (it never returns: protocol v2 on the
         UART). The pty is released so BoardLink can open it."""
-        self.enter_raw_repl(soft_reset=True)
-        self._serial().write(b"import main\x04")
-        self._expect(b"OK", timeout_s, "starting main")
+        try:
+            self.enter_raw_repl(soft_reset=True)
+            self._repl().start("import main", timeout_s)
+        except ReplError as e:
+            raise QemuError(str(e)) from None
         self._close_serial()
+
+
+def serve_forever(board: str = "an385") -> int:
+    """`nabms virtual-board --target qemu`: boot, start main, print the pty, run until Ctrl-C."""
+    ok, why = available(board)
+    if not ok:
+        print("virtual-board: " + why, file=sys.stderr)
+        return 2
+    import signal
+
+    signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))  # a plain kill still stops qemu (the with block)
+    try:
+        with QemuBoard(board=board) as b:
+            b.start_main()
+            print(b.port, flush=True)
+            try:
+                while b.alive():
+                    time.sleep(0.2)
+            except KeyboardInterrupt:
+                return 0
+            print("virtual-board: qemu exited: " + b._log_bytes().decode(errors="replace").strip(), file=sys.stderr)
+            return 1
+    except QemuError as e:
+        print("virtual-board: %s" % e, file=sys.stderr)
+        return 1
 
 
 MPY_TEST_CODE = """import sys
@@ -252,7 +256,7 @@ def run_mpy_test_module(board: QemuBoard, name: str, timeout_s: float = 300.0) -
     try:
         board.enter_raw_repl(soft_reset=True)
         out, err = board.exec_raw(MPY_TEST_CODE % name, timeout_s)
-    except QemuError as e:
+    except (QemuError, ReplError) as e:
         err = str(e)
     text = out + err
     ok = not err and re.search(r"^\d+ passed, 0 failed$", out, re.M) is not None and " 0 passed" not in out

@@ -23,6 +23,8 @@ EVENT = const(0x12)  # cell u8, kind u8, severity u8, t_ms u32, value f32
 STATS_REQUEST = const(0x20)  # empty
 STATS = const(0x21)  # counter u32 * len(STAT_NAMES)
 CONFIG = const(0x30)  # n_cells u8, soc0 f32 (NaN: from OCV), ascii preset name
+REPL = const(0x40)  # host -> fw: empty. ACK, then the firmware stops serving: the board is back at its REPL
+#                     (for re-flashing a running board; the safety layer authenticates it)
 ACK = const(0x7E)  # acked type u8
 NACK = const(0x7F)  # refused type u8, code u8, ascii detail
 

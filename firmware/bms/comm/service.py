@@ -34,13 +34,15 @@ def handle_frame(bms, msg_type, seq, payload, send):
             send(pr.NACK, seq, pr.pack_nack(msg_type, pr.NACK_BAD_CONFIG, str(e)))
             return
         send(pr.ACK, seq, bytes((msg_type,)))
+    elif msg_type == pr.REPL:
+        send(pr.ACK, seq, bytes((msg_type,)))  # serve() returns after this
     else:
         st[5] += 1
         send(pr.NACK, seq, pr.pack_nack(msg_type, pr.NACK_UNKNOWN_TYPE, ""))
 
 
 def serve(bms, read_byte, write):
-    """The main loop: bytes in, frames out, until read_byte() returns -1 (end of stream).
+    """The main loop: bytes in, frames out, until read_byte() returns -1 (end of stream) or a REPL frame.
 
     read_byte() -> int 0..255, None when nothing arrived in a while (housekeeping chance), -1 at end.
     Nothing a host sends can raise out of here: a frame that breaks the handler is NACKed and counted.
@@ -79,6 +81,8 @@ def serve(bms, read_byte, write):
                 bms.stats[6] += 1
                 send(pr.NACK, seq, pr.pack_nack(msg_type, pr.NACK_BAD_PAYLOAD, "internal: " + repr(e)))
             reader.stats = bms.stats  # configure() keeps the same list; stay bound to it
+            if msg_type == pr.REPL:
+                return
         elif b == 0 and reader.last_error:
             write(pr.encode_frame(pr.NACK, 0, pr.pack_nack(0, reader.last_error, "")))
             reader.last_error = 0
