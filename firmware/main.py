@@ -21,6 +21,21 @@ def load_board():
         return None
 
 
+def boot_bms(n_cells=1, preset=app.DEFAULT_PRESET):
+    # `nabms flash --cell CELL.json` puts the user's cell file beside main.py; without one (or if the file is
+    # refused) the board starts on the preset, and HELLO names which cell it runs
+    try:
+        here = __file__.rsplit("/", 1)[0] + "/" if "/" in __file__ else ""
+    except NameError:
+        here = ""
+    try:
+        from bms.config import cellfile
+
+        return app.Bms(n_cells, cell=cellfile.load(here + "cell.json"))
+    except (OSError, ValueError, MemoryError):
+        return app.Bms(n_cells, preset)
+
+
 def main():
     compat.disable_ctrl_c()
     try:
@@ -32,12 +47,12 @@ def main():
 def run(board):
     if board is None or board["afe"]["driver"] == "injected":
         port = stdio.StdioPort()
-        service.serve(app.Bms(), port.read_byte, port.write)
+        service.serve(boot_bms(), port.read_byte, port.write)
         return
     from bms.hal import afe, pack
 
     chip = pack.make_afe(board)
-    bms = app.Bms(board.get("n_cells", chip.n_cells), board.get("preset", app.DEFAULT_PRESET))
+    bms = boot_bms(board.get("n_cells", chip.n_cells), board.get("preset", app.DEFAULT_PRESET))
     chip.configure(afe.chip_limits(bms.protection.p))
     port = stdio.StdioPort(idle_ms=10)
     pack.PackRunner(bms, chip, board, port.write).run(port.read_byte)

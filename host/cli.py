@@ -6,8 +6,8 @@
   nabms virtual-board [--mpy]   start a virtual board and print its serial port path (Ctrl-C stops it);
                                 --mpy runs the image `flash` copies (bms/*.mpy) instead of the source tree;
                                 --target qemu: the emulated Cortex-M3 (MicroPython 1.29, float32), firmware in ROMFS
-  nabms flash --port P [--source] [--board F] [--romfs] [--arch A]   copy the firmware to a MicroPython board
-                                (main.py, bms/ as .mpy or --source .py, the board file as board.json), start it
+  nabms flash --port P [--source] [--board F] [--cell C] [--romfs] [--arch A]   copy the firmware to a board
+                                (main.py, bms/ as .mpy or --source .py, board.json, cell.json), start it
                                 and check that HELLO reports this firmware's version; --romfs-image OUT: the
                                 ROMFS image only (host/flash.py)
 """
@@ -73,13 +73,14 @@ def _cmd_flash(args):
 
     try:
         if args.romfs_image:
-            out = build_romfs_image(args.romfs_image, args.board, args.arch)
+            out = build_romfs_image(args.romfs_image, args.board, args.arch, args.cell)
             print("wrote %s (load it into a board's ROMFS partition, or boot hil.qemu with it)" % out)
             return 0
         if not args.port:
             print("flash: --port is required (or --romfs-image OUT)", file=sys.stderr)
             return 2
-        version = flash(args.port, source=args.source, board_file=args.board, romfs=args.romfs, arch=args.arch)
+        version = flash(args.port, source=args.source, board_file=args.board, cell_file=args.cell, romfs=args.romfs,
+                        arch=args.arch)
     except FlashError as e:
         print("flash: %s" % e, file=sys.stderr)
         return 1
@@ -104,6 +105,7 @@ def main(argv=None):
     p.add_argument("--port")
     p.add_argument("--source", action="store_true", help="copy bms/*.py instead of precompiled .mpy")
     p.add_argument("--board", help="board description (firmware/boards/*.json), copied as :board.json")
+    p.add_argument("--cell", help="a cell file (nabms fit writes one) the board boots on, as :cell.json")
     p.add_argument("--romfs", action="store_true", help="deploy as a ROMFS image (boards with a ROMFS partition)")
     p.add_argument("--romfs-image", metavar="OUT", help="only write the ROMFS image to OUT (the emulated MCU)")
     p.add_argument("--arch", help="mpy-cross -march for the hot modules (armv6m: Pico, armv7m: M3, xtensawin: "

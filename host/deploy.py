@@ -55,7 +55,8 @@ def _compile(src: Path, out: str, arch: str | None = None) -> None:
 
 
 def build_image(dest: Path, src: Path = FIRMWARE, arch: str | None = None) -> list[Path]:
-    """Write dest/main.py and dest/bms/**/*.mpy (one per bms/**/*.py, subpackages kept); return the files written.
+    """Write dest/main.py, dest/bms/**/*.mpy (one per bms/**/*.py, subpackages kept) and dest/cells/*.json (the
+    presets' cell files); return the files written, main.py last.
     main.py is compiled too, as a check only (the board runs it as source). arch (mpy-cross -march: armv6m,
     armv7m, armv7emsp, xtensawin, x64, ...): HOT_MODULES become native code for it; None: bytecode only.
 
@@ -68,6 +69,11 @@ def build_image(dest: Path, src: Path = FIRMWARE, arch: str | None = None) -> li
         out.parent.mkdir(parents=True, exist_ok=True)
         hot = arch is not None and f.relative_to(src).as_posix() in HOT_MODULES
         _compile(f, str(out), arch if hot else None)
+        written.append(out)
+    for f in sorted((src / "cells").glob("*.json")):  # the presets' cell files: bms.config.cell.preset reads them
+        out = dest / "cells" / f.name
+        out.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(f, out)
         written.append(out)
     _compile(src / "main.py", os.devnull)
     shutil.copyfile(src / "main.py", dest / "main.py")

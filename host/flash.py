@@ -5,7 +5,7 @@
   2. The board's .mpy version is checked against mpy-cross's; the image (host.deploy.build_image, hot modules
      native when --arch is given) is copied with mpremote: into the board's filesystem, or as a ROMFS image
      (--romfs, boards with a ROMFS partition: `mpremote romfs deploy`). --board FILE adds the board
-     description as :board.json (validated here first).
+     description as :board.json, --cell FILE the cell file as :cell.json (both validated here first).
   3. main is started and HELLO must answer with this firmware's version.
 
 Every step has a timeout; a failure is one line naming the step (FlashError), never a traceback.
@@ -55,23 +55,48 @@ def return_to_repl(port, timeout_s=1.0) -> bool:
         return False
 
 
+# removes the other kind of module from the board's bms/: MicroPython imports x.py before x.mpy, so a stale
+# source file would shadow a fresh .mpy (and a stale .mpy one whose source was removed)
+_REMOVE_OTHER = """import os
+def _rm(d):
+    try:
+        names = os.listdir(d)
+    except OSError:
+        return
+    for f in names:
+        if f.endswith('%s'):
+            os.remove(d + '/' + f)
+        elif '.' not in f:
+            _rm(d + '/' + f)
+_rm('bms')
+"""
+
 # the board's filesystem must have directories for the bms package (the micro:bit's flat one has not)
 _PROBE = "import os, sys; print(getattr(sys.implementation, '_mpy', 0), hasattr(os, 'mkdir'))"
 
 
-def flash(port, source=False, board_file=None, romfs=False, arch=None, log=print):
+def _extras(board_file, cell_file):
+    """[(local file, name on the board)] for the board and cell files, each validated before anything is copied."""
+    from bms.config import board as boardcfg
+    from bms.config import cellfile
+
+    out = []
+    for f, name, load in ((board_file, "board.json", boardcfg.load), (cell_file, "cell.json", cellfile.load)):
+        if f is None:
+            continue
+        try:
+            load(str(f))
+        except (OSError, ValueError) as e:
+            raise FlashError("%s %s: %s" % (name.split(".")[0], f, e)) from None
+        out.append((Path(f), name))
+    return out
+
+
+def flash(port, source=False, board_file=None, cell_file=None, romfs=False, arch=None, log=print):
     """Copy, start, verify; returns the firmware version the board reports."""
     from bms import VERSION
 
-    board_json = None
-    if board_file is not None:
-        from bms.config import board as boardcfg
-
-        try:
-            boardcfg.load(str(board_file))
-        except (OSError, ValueError) as e:
-            raise FlashError("board file %s: %s" % (board_file, e)) from None
-        board_json = Path(board_file)
+    extras = _extras(board_file, cell_file)
     if return_to_repl(port):
         log("the firmware on %s returned to its REPL" % port)
     r = _mpremote(port, ["exec", _PROBE], "reading the board's MicroPython version")
@@ -84,7 +109,8 @@ def flash(port, source=False, board_file=None, romfs=False, arch=None, log=print
             from hil.virtual_board import FIRMWARE
 
             root = FIRMWARE
-            files = sorted((FIRMWARE / "bms").rglob("*.py")) + [FIRMWARE / "main.py"]
+            files = (sorted((FIRMWARE / "bms").rglob("*.py")) + sorted((FIRMWARE / "cells").glob("*.json"))
+                     + [FIRMWARE / "main.py"])
         else:
             try:
                 check_board_abi(impl_mpy)
@@ -93,14 +119,17 @@ def flash(port, source=False, board_file=None, romfs=False, arch=None, log=print
                 raise FlashError(str(e)) from None
             root = Path(tmp)
         if romfs:
-            if board_json is not None:
-                (root / "board.json").write_bytes(board_json.read_bytes())
+            if source:
+                raise FlashError("--romfs deploys the compiled image: drop --source")
+            for f, name in extras:
+                (root / name).write_bytes(f.read_bytes())
             _mpremote(port, ["romfs", "--no-mpy", "deploy", str(root)], "writing the ROMFS partition", 120)
         else:
             if not has_dirs:
                 raise FlashError("%s has no directories in its filesystem (a micro:bit?): the bms package cannot "
                                  "be copied; use a board with a ROMFS partition (--romfs) or freeze it into the "
                                  "image (docs/boards.md)" % port)
+            _mpremote(port, ["exec", _REMOVE_OTHER % (".mpy" if source else ".py")], "removing stale modules")
             rest = [f for f in files if f.name != "main.py"]
             for d in sorted({f.parent.relative_to(root) for f in rest}):
                 _mpremote(port, ["exec", "import os\ntry:\n os.mkdir(%r)\nexcept OSError:\n pass" % d.as_posix()],
@@ -108,10 +137,10 @@ def flash(port, source=False, board_file=None, romfs=False, arch=None, log=print
                 _mpremote(port, ["fs", "cp"] + [str(f) for f in rest if f.parent.relative_to(root) == d]
                           + [":" + d.as_posix() + "/"], "copying %s" % d.as_posix(), 120)
             _mpremote(port, ["fs", "cp", str(root / "main.py"), ":main.py"], "copying main.py")
-            if board_json is not None:
-                _mpremote(port, ["fs", "cp", str(board_json), ":board.json"], "copying the board file")
-        log("copied main.py and %d %s modules%s" % (len(files) - 1, "source" if source else ".mpy",
-                                                    " as ROMFS" if romfs else ""))
+            for f, name in extras:
+                _mpremote(port, ["fs", "cp", str(f), ":" + name], "copying " + name)
+        log("copied main.py, %d files%s%s" % (len(files) - 1, "".join(", " + n for f, n in extras),
+                                              " as ROMFS" if romfs else ""))
     version = start_and_verify(port, romfs)
     if version != VERSION:
         raise FlashError("the board answers HELLO with firmware %r, this tree is %r: the copy did not take" % (
@@ -137,12 +166,13 @@ def start_and_verify(port, soft_reset=False, timeout_s=STEP_TIMEOUT_S) -> str:
         raise FlashError("verifying: main did not answer HELLO on %s (%s)" % (port, e)) from None
 
 
-def build_romfs_image(out, board_file=None, arch=None) -> Path:
+def build_romfs_image(out, board_file=None, arch=None, cell_file=None) -> Path:
     """The ROMFS image flash --romfs deploys, written to out (what hil.qemu boots)."""
+    extras = _extras(board_file, cell_file)
     with tempfile.TemporaryDirectory() as tmp:
         build_image(Path(tmp), arch=arch)
-        if board_file is not None:
-            (Path(tmp) / "board.json").write_bytes(Path(board_file).read_bytes())
+        for f, name in extras:
+            (Path(tmp) / name).write_bytes(f.read_bytes())
         out = Path(out)
         out.parent.mkdir(parents=True, exist_ok=True)
         r = subprocess.run([sys.executable, "-m", "mpremote", "romfs", "--no-mpy", "-o", str(out), "build", tmp],
