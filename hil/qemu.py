@@ -76,8 +76,8 @@ def available(board: str = "an385") -> tuple[bool, str]:
 
 def build_romfs(out: Path, extra: tuple = (), native: bool = True) -> Path:
     """Pack what flash deploys (host.deploy.build_image: main.py and bms/**/*.mpy, the hot modules native for
-    armv7m when native) into a ROMFS image at out. extra: more .py files put at the image's root (test modules:
-    mpremote compiles them)."""
+    armv7m when native) into a ROMFS image at out. extra: more files or folders put at the image's root (test
+    modules: mpremote compiles them; board files)."""
     from host.deploy import build_image
 
     out = Path(out)
@@ -85,7 +85,10 @@ def build_romfs(out: Path, extra: tuple = (), native: bool = True) -> Path:
     with tempfile.TemporaryDirectory() as tmp:
         build_image(Path(tmp), arch="armv7m" if native else None)
         for f in extra:
-            shutil.copyfile(f, Path(tmp) / Path(f).name)
+            if Path(f).is_dir():
+                shutil.copytree(f, Path(tmp) / Path(f).name)
+            else:
+                shutil.copyfile(f, Path(tmp) / Path(f).name)
         # --mpy compiles the extra .py files; main.py is compiled too, which the board imports like the source
         r = subprocess.run([sys.executable, "-m", "mpremote", "romfs", "-o", str(out), "build", tmp],
                            capture_output=True, text=True)

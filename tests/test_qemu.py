@@ -10,6 +10,7 @@ import pytest
 import test_virtual_board as vb
 from hil.qemu import QemuBoard, available, build_romfs, run_mpy_test_module
 from hil.unixport import MPY_TESTS
+from hil.virtual_board import FIRMWARE
 from host.link import BoardLink
 
 OK, WHY = available()
@@ -21,7 +22,8 @@ MODULES = sorted(p.stem for p in Path(MPY_TESTS).glob("test_*.py"))
 @pytest.fixture(scope="module")
 def romfs(tmp_path_factory):
     # one image for the module: the firmware as flash deploys it, plus the firmware-side test modules
-    return build_romfs(tmp_path_factory.mktemp("qemu") / "fw.romfs", extra=sorted(Path(MPY_TESTS).glob("*.py")))
+    return build_romfs(tmp_path_factory.mktemp("qemu") / "fw.romfs",
+                       extra=sorted(Path(MPY_TESTS).glob("*.py")) + [FIRMWARE / "boards"])
 
 
 @pytest.fixture

@@ -8,7 +8,19 @@ from bms.core import events as ev
 from bms.hal import afe, pack
 from chips import FakeBQ76952, FakeI2C
 
-BOARDS = "firmware/boards/"
+def _boards_dir():
+    import os
+
+    for d in ("firmware/boards/", "/rom/boards/"):  # the repository; the emulated MCU's ROMFS
+        try:
+            os.listdir(d)
+            return d
+        except OSError:
+            pass
+    raise OSError("no boards/ folder")
+
+
+BOARDS = _boards_dir()
 
 
 def _raises(d, words):
