@@ -1,15 +1,17 @@
 """Cycle and memory budget of the firmware on the emulated Cortex-M3 (hil.qemu: MicroPython 1.29, mps2-an385,
 float32, 140 KB heap; qemu -icount shift=0, so 1 emulated ns is 1 instruction and the figures are deterministic).
 
-    python bench/firmware_tick.py [--json] [--bytecode] [--board an385|an500] [--samples 100]
+    python bench/firmware_tick.py [--json] [--native] [--board an385|an500] [--samples 100]
 
 Figures: instructions per SAMPLE frame as the service handles it (unpack, Bms.on_sample, the EVENT and ESTIMATE
 frames encoded) for 1, 4, 8 and 16 cells, mean over --samples frames of a 1 A charge; heap_free_16s: gc.mem_free()
 after configuring 16 cells; heap_free_16s_after: the same after those samples; alloc_per_sample_bytes: heap bytes
 allocated by one 16-cell SAMPLE frame (gc disabled for that frame, mean of 10; where a frame needs more than the
 free heap, the straight line through 4 and 8 cells, flagged alloc_16s_extrapolated). The image is what flash deploys
-(host.deploy.build_image: hot modules native for armv7m; --bytecode: none). The per-part breakdown (16 cells)
-times each stage of on_sample by wrapping it: the wrappers add ~1 k instructions per call.
+(host.deploy.build_image: bytecode; --native: the hot modules as armv7m code, flash --arch armv7m).
+The per-part breakdown (16 cells) times each stage of on_sample by wrapping it: the wrappers add ~1 k
+instructions per call, and a garbage collection counts in the part that triggered it (gc.collect: what one
+collection costs with the 16-cell string live).
 Targets (issue 17): 16 cells <= 2.0 M instructions per SAMPLE, >= 80 KB free with 16 cells, <= 2 KB per SAMPLE.
 """
 
@@ -100,12 +102,13 @@ tot = frames(b, n, 20000, N)
 pr.unpack_sample = unpack
 pr.encode_frame = enc
 acc['whole-frame'] = tot
+t0 = T(); gc.collect(); acc['gc.collect'] = D(T(), t0) * N  # one collection (the loop below divides by N)
 for k in acc:
     print('PART', k, acc[k] * 1000 // N)
 """
 
 
-def measure(board="an385", native=True, samples=100, cells=CELLS):
+def measure(board="an385", native=False, samples=100, cells=CELLS):
     with QemuBoard(board=board, icount=0, native=native) as qb:
         out = qb.exec(PROBE % {"cells": tuple(cells), "samples": samples}, timeout_s=1800)
     ips, free, parts, alloc = {}, {}, {}, {}
@@ -140,7 +143,7 @@ def measure(board="an385", native=True, samples=100, cells=CELLS):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--json", action="store_true")
-    ap.add_argument("--bytecode", action="store_true", help="every module as bytecode (no native code)")
+    ap.add_argument("--native", action="store_true", help="hot modules as armv7m machine code (flash --arch armv7m)")
     ap.add_argument("--board", default="an385", choices=("an385", "an500"))
     ap.add_argument("--samples", type=int, default=100)
     args = ap.parse_args(argv)
@@ -148,7 +151,7 @@ def main(argv=None):
     if not ok:
         print("firmware_tick: " + why, file=sys.stderr)
         return 2
-    r = measure(args.board, not args.bytecode, args.samples)
+    r = measure(args.board, args.native, args.samples)
     if args.json:
         print(json.dumps(r))
         return 0
@@ -162,9 +165,15 @@ def main(argv=None):
         format(r["alloc_per_sample_bytes"], ","), " (more than the free heap: extrapolated from 4 and 8 cells)"
         if r["alloc_16s_extrapolated"] else "", r["alloc_per_sample_by_cells"]))
     print("where a 16-cell SAMPLE frame's instructions go:")
-    whole = r["parts_16s"].get("whole-frame", 1)
-    for k, v in sorted(r["parts_16s"].items(), key=lambda kv: -kv[1]):
+    parts = dict(r["parts_16s"])
+    gc_one = parts.pop("gc.collect", 0)
+    whole = parts.get("whole-frame", 1)
+    for k, v in sorted(parts.items(), key=lambda kv: -kv[1]):
         print("  %-28s %12s  %5.1f %%" % (k, format(v, ","), 100.0 * v / whole))
+    print("one gc.collect() with 16 cells live: %s instructions (counted above in the part that triggers it; "
+          "allocating %s B per frame with %s B free collects about every %.1f frames)" % (
+              format(gc_one, ","), format(r["alloc_per_sample_bytes"], ","), format(r["heap_free_16s_after"], ","),
+              r["heap_free_16s_after"] / max(1, r["alloc_per_sample_bytes"])))
     return 0
 
 

@@ -74,9 +74,9 @@ def available(board: str = "an385") -> tuple[bool, str]:
     return True, ""
 
 
-def build_romfs(out: Path, extra: tuple = (), native: bool = True) -> Path:
-    """Pack what flash deploys (host.deploy.build_image: main.py and bms/**/*.mpy, the hot modules native for
-    armv7m when native) into a ROMFS image at out. extra: more files or folders put at the image's root (test
+def build_romfs(out: Path, extra: tuple = (), native: bool = False) -> Path:
+    """Pack what flash deploys (host.deploy.build_image: main.py and bms/**/*.mpy as bytecode; native: the hot
+    modules as armv7m machine code, flash --arch armv7m) into a ROMFS image at out. extra: more files or folders put at the image's root (test
     modules: mpremote compiles them; board files)."""
     from host.deploy import build_image
 
@@ -101,7 +101,7 @@ class QemuBoard:
     """qemu-system-arm running MicroPython with the firmware as a ROMFS image; its UART is `self.port`."""
 
     def __init__(self, board: str = "an385", romfs: Path | None = None, icount: int | None = None,
-                 extra: tuple = (), native: bool = True):
+                 extra: tuple = (), native: bool = False):
         ok, why = available(board)
         if not ok:
             raise QemuError(why)
