@@ -78,40 +78,69 @@ for n in %(cells)r:
     b = None  # the previous string's memory is free before the next is built
     b = tick(n, %(samples)d)
 n = b.n_cells
-# which part of a SAMPLE takes the instructions: wrap each stage
-acc = {}
-def wrap(name, fn):
-    def w(*a, **k):
-        t0 = T(); r = fn(*a, **k); acc[name] = acc.get(name, 0) + D(T(), t0); return r
-    return w
-if b.balancer is not None:
-    b.balancer.update = wrap('balance.update', b.balancer.update)
-for e in b.estimators:
-    e.update = wrap('est.update(all-cells)', e.update)
-b.detectors.update = wrap('detect.update', b.detectors.update)
-b.protection.update = wrap('protection.update', b.protection.update)
-b._publish = wrap('app._publish', b._publish)
-b._plausible = wrap('app._plausible', b._plausible)
-b.estimate_payload = wrap('app.estimate_payload', b.estimate_payload)
-unpack = pr.unpack_sample
-pr.unpack_sample = wrap('protocol.unpack_sample', unpack)
-enc = pr.encode_frame
-pr.encode_frame = wrap('protocol.encode_frame', enc)
-N = 20
-tot = frames(b, n, 20000, N)
-pr.unpack_sample = unpack
-pr.encode_frame = enc
-acc['whole-frame'] = tot
-t0 = T(); gc.collect(); acc['gc.collect'] = D(T(), t0) * N  # one collection (the loop below divides by N)
+big = b
+# which part of a SAMPLE takes the instructions (16 cells, gc on) and the heap (8 cells, gc off per frame: a
+# 16-cell frame allocates more than the free heap): wrap each stage
+def breakdown(b, n, N, gc_off):
+    acc = {}
+    heap = {}
+    def wrap(name, fn):
+        def w(*a, **k):
+            t0 = T(); r = fn(*a, **k); acc[name] = acc.get(name, 0) + D(T(), t0); return r
+        def h(*a, **k):  # gc.mem_alloc() scans the heap: only where the instructions are not measured
+            a0 = gc.mem_alloc(); r = fn(*a, **k); heap[name] = heap.get(name, 0) + gc.mem_alloc() - a0; return r
+        return h if gc_off else w
+    if b.balancer is not None:
+        b.balancer.update = wrap('balance.update', b.balancer.update)
+    for e in b.estimators:
+        e.update = wrap('est.update(all-cells)', e.update)
+    b.detectors.update = wrap('detect.update', b.detectors.update)
+    b.protection.update = wrap('protection.update', b.protection.update)
+    b._publish = wrap('app._publish', b._publish)
+    b._plausible = wrap('app._plausible', b._plausible)
+    b.estimate_payload = wrap('app.estimate_payload', b.estimate_payload)
+    unpack = pr.unpack_sample
+    pr.unpack_sample = wrap('protocol.unpack_sample', unpack)
+    enc = pr.encode_frame
+    pr.encode_frame = wrap('protocol.encode_frame', enc)
+    tot = 0
+    for s in range(20000, 20000 + N):
+        p = payload(n, s)
+        del sent[:]
+        if gc_off:
+            gc.collect(); gc.disable()
+        if gc_off:
+            a0 = gc.mem_alloc()
+            service.handle_frame(b, pr.SAMPLE, s & 0xFF, p, send)
+            heap['whole-frame'] = heap.get('whole-frame', 0) + gc.mem_alloc() - a0
+            gc.enable()
+        else:
+            t0 = T()
+            service.handle_frame(b, pr.SAMPLE, s & 0xFF, p, send)
+            tot += D(T(), t0)
+    pr.unpack_sample = unpack
+    pr.encode_frame = enc
+    acc['whole-frame'] = tot
+    return acc, heap
+acc, heap = breakdown(big, n, 20, False)
+t0 = T(); gc.collect(); acc['gc.collect'] = D(T(), t0) * 20  # one collection (divided by N below)
 for k in acc:
-    print('PART', k, acc[k] * 1000 // N)
+    print('PART', k, acc[k] * 1000 // 20)
+big = None
+b = None
+gc.collect()
+b = app.Bms(n_cells=8, soc0=0.5)
+frames(b, 8, 1, 5)
+acc, heap = breakdown(b, 8, 10, True)
+for k in heap:
+    print('PALLOC', k, heap[k] // 10)
 """
 
 
 def measure(board="an385", native=False, samples=100, cells=CELLS):
     with QemuBoard(board=board, icount=0, native=native) as qb:
         out = qb.exec(PROBE % {"cells": tuple(cells), "samples": samples}, timeout_s=1800)
-    ips, free, parts, alloc = {}, {}, {}, {}
+    ips, free, parts, alloc, palloc = {}, {}, {}, {}, {}
     for line in out.splitlines():
         f = line.split()
         if not f:
@@ -122,6 +151,8 @@ def measure(board="an385", native=False, samples=100, cells=CELLS):
             alloc[f[1]] = int(f[5])
         elif f[0] == "PART":
             parts[f[1]] = int(f[2])
+        elif f[0] == "PALLOC":
+            palloc[f[1]] = int(f[2])
     big = str(max(cells))
     a16 = alloc[big]
     if a16 < 0:  # one frame needs more than the free heap: the straight line through 4 and 8 cells, said so
@@ -134,6 +165,7 @@ def measure(board="an385", native=False, samples=100, cells=CELLS):
         "alloc_per_sample_by_cells": alloc,
         "alloc_16s_extrapolated": alloc[big] < 0,
         "parts_16s": parts,
+        "alloc_parts_8s": palloc,
         "board": board,
         "image": "native hot modules (armv7m)" if native else "bytecode",
         "samples": samples,
@@ -174,6 +206,10 @@ def main(argv=None):
           "allocating %s B per frame with %s B free collects about every %.1f frames)" % (
               format(gc_one, ","), format(r["alloc_per_sample_bytes"], ","), format(r["heap_free_16s_after"], ","),
               r["heap_free_16s_after"] / max(1, r["alloc_per_sample_bytes"])))
+    print("where an 8-cell SAMPLE frame's heap allocations go (bytes per frame, gc off):")
+    pa = r["alloc_parts_8s"]
+    for k, v in sorted(pa.items(), key=lambda kv: -kv[1]):
+        print("  %-28s %12s  %5.1f %%" % (k, format(v, ","), 100.0 * v / max(1, pa.get("whole-frame", 1))))
     return 0
 
 
