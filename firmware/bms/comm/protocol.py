@@ -236,6 +236,18 @@ def pack_sample(t_ms, i_a, v_cell, t_c):
     )
 
 
+_FLOATS = {}
+
+
+def _floats(n):
+    f = _FLOATS.get(n)
+    if f is None:
+        f = "<%df" % n
+        if len(_FLOATS) < 8:  # a host cycling through sizes must not grow the heap
+            _FLOATS[n] = f
+    return f
+
+
 def unpack_sample(p):
     """(t_ms, i_a, v_cell tuple, t_c tuple); ValueError on a payload of the wrong size."""
     if len(p) < 10:
@@ -243,8 +255,8 @@ def unpack_sample(p):
     t_ms, i_a, n_v, n_t = struct.unpack_from(_SAMPLE_HEAD, p, 0)
     if len(p) != 10 + 4 * (n_v + n_t):
         raise ValueError("sample payload length does not match its cell and sensor counts")
-    vals = struct.unpack_from("<%df" % (n_v + n_t), p, 10)
-    return t_ms, i_a, vals[:n_v], vals[n_v:]
+    # two reads with cached formats: no 2n-float tuple sliced into two copies, no format string per sample
+    return t_ms, i_a, struct.unpack_from(_floats(n_v), p, 10), struct.unpack_from(_floats(n_t), p, 10 + 4 * n_v)
 
 
 def pack_estimate(t_ms, flags, i_chg_max_a, i_dis_max_a, soc, soc_sigma, q_ah, bleed=None):
