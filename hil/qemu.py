@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 from hil.virtual_board import REPO
-from host.rawrepl import RawRepl, ReplError
+from hil.rawrepl import RawRepl, ReplError
 
 ENV_MCU_DIR = "NABMS_MCU_DIR"
 QEMU = "qemu-system-arm"
@@ -234,27 +234,13 @@ def serve_forever(board: str = "an385") -> int:
         return 1
 
 
-MPY_TEST_CODE = """import sys
-mod = __import__(%r)
-failed = 0
-passed = 0
-for attr in sorted(dir(mod)):
-    if attr.startswith('test_'):
-        try:
-            getattr(mod, attr)()
-            passed += 1
-            print('PASS', attr)
-        except Exception as e:
-            failed += 1
-            print('FAIL', attr, type(e).__name__, e)
-            sys.print_exception(e)
-print('%%d passed, %%d failed' %% (passed, failed))
-"""
+# tests/mpy/runner.py itself (the ROMFS carries tests/mpy/; the port has no sys.argv)
+MPY_TEST_CODE = "from runner import run\nrun(%r)\n"
 
 
 def run_mpy_test_module(board: QemuBoard, name: str, timeout_s: float = 300.0) -> tuple[bool, str]:
-    """Run tests/mpy/<name>.py's test_* functions on the board (the module must be in its ROMFS); (ok, output).
-    Same protocol as tests/mpy/runner.py on the unix port."""
+    """Run tests/mpy/<name>.py's test_* functions on the board with tests/mpy/runner.py (both must be in its
+    ROMFS, as on the unix port); (ok, output)."""
     out, err = "", ""
     try:
         board.enter_raw_repl(soft_reset=True)

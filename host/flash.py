@@ -45,7 +45,7 @@ def _mpremote(port, args, what, timeout_s=STEP_TIMEOUT_S, check=True):
 def return_to_repl(port, timeout_s=1.0) -> bool:
     """Ask a board running the firmware to stop serving (REPL frame). False when nothing answered in protocol
     (the board is at its REPL already, or runs something else)."""
-    from host.link import BoardLink, LinkError
+    from hil.link import BoardLink, LinkError
 
     try:
         with BoardLink(port, timeout_s=timeout_s, retries=1) as link:
@@ -150,8 +150,8 @@ def flash(port, source=False, board_file=None, cell_file=None, romfs=False, arch
 
 def start_and_verify(port, soft_reset=False, timeout_s=STEP_TIMEOUT_S) -> str:
     """Start main over the raw REPL and return the firmware version HELLO reports."""
-    from host.link import BoardLink, LinkError
-    from host.rawrepl import START_MAIN, RawRepl, ReplError
+    from hil.link import BoardLink, LinkError
+    from hil.rawrepl import START_MAIN, RawRepl, ReplError
 
     try:
         with RawRepl(port) as rr:

@@ -10,7 +10,7 @@ from bms import VERSION
 from hil.qemu import QemuBoard, available
 from hil.virtual_board import FIRMWARE, VirtualBoard
 from host.flash import FlashError, build_romfs_image, flash, start_and_verify
-from host.link import BoardLink
+from hil.link import BoardLink
 
 pytestmark = pytest.mark.mpy
 

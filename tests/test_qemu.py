@@ -11,7 +11,7 @@ import test_virtual_board as vb
 from hil.qemu import QemuBoard, available, build_romfs, run_mpy_test_module
 from hil.unixport import MPY_TESTS
 from hil.virtual_board import FIRMWARE
-from host.link import BoardLink
+from hil.link import BoardLink
 
 OK, WHY = available()
 pytestmark = [pytest.mark.qemu, pytest.mark.skipif(not OK, reason="emulated Cortex-M3 unavailable: " + WHY)]

@@ -4,6 +4,15 @@ from bms.comm import protocol as pr
 from bms.compat import isfinite
 
 
+def publish(bms, seq, send):
+    """The frames one sample produces: its EVENTs, then the ESTIMATE (answering a SAMPLE, or unasked on a pack
+    that samples itself: bms.hal.pack)."""
+    for e in bms.events:
+        send(pr.EVENT, seq, pr.pack_event(e[0], e[1], e[2], e[3], e[4]))
+        bms.stats[9] += 1
+    send(pr.ESTIMATE, seq, bms.estimate_payload())
+
+
 def handle_frame(bms, msg_type, seq, payload, send):
     """Act on one valid frame; send(type, seq, payload) emits replies. Never raises on payload content."""
     st = bms.stats
@@ -15,10 +24,7 @@ def handle_frame(bms, msg_type, seq, payload, send):
             st[6] += 1
             send(pr.NACK, seq, pr.pack_nack(msg_type, pr.NACK_BAD_PAYLOAD, str(e)))
             return
-        for e in bms.events:
-            send(pr.EVENT, seq, pr.pack_event(e[0], e[1], e[2], e[3], e[4]))
-            st[9] += 1
-        send(pr.ESTIMATE, seq, bms.estimate_payload())
+        publish(bms, seq, send)
     elif msg_type == pr.HELLO:
         from bms import VERSION
 

@@ -129,10 +129,7 @@ class PackRunner:
                 a.set_switches(chg, dsg)
         except OSError:  # the bus is down: retried next period; the chip's own protections still stand
             a.faults |= afe_mod.FAULT_COMM
-        for e in bms.events:
-            self._send(pr.EVENT, self.seq, pr.pack_event(e[0], e[1], e[2], e[3], e[4]))
-            bms.stats[9] += 1
-        self._send(pr.ESTIMATE, self.seq, bms.estimate_payload())
+        service.publish(bms, self.seq, self._send)
 
     def run(self, read_byte, max_samples=-1):
         """Sample every period (absolute deadlines: no drift), serve host frames in between; returns after
