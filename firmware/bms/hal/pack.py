@@ -142,7 +142,10 @@ class PackRunner:
         while done != max_samples:
             now = ticks_diff(ticks_ms(), t0)
             if now >= due:
-                self.sample(now)
+                try:
+                    self.sample(now)
+                except Exception:  # counted; the next period samples again (the chip's protections stand)
+                    bms.stats[7] += 1
                 done += 1
                 due += self.period_ms
                 if due <= now:  # fell behind (a slow tick): skip the missed slots, never burst
@@ -155,12 +158,19 @@ class PackRunner:
                 return
             m = reader.feed_byte(b)
             if not m:
+                if b == 0 and reader.last_error:  # a damaged frame: the host resends
+                    self._send(pr.NACK, 0, pr.pack_nack(0, reader.last_error, ""))
+                    reader.last_error = 0
                 continue
             f = reader.frame
             if f[1] == pr.SAMPLE:
                 self._send(pr.NACK, f[2], pr.pack_nack(pr.SAMPLE, pr.NACK_UNKNOWN_TYPE, "this board measures itself"))
                 continue
-            service.handle_frame(bms, f[1], f[2], bytes(f[3:m - 2]), self._send)
+            try:
+                service.handle_frame(bms, f[1], f[2], bytes(f[3:m - 2]), self._send)
+            except Exception as e:  # as in service.serve: a firmware bug must not stop the pack's sampling
+                bms.stats[6] += 1
+                self._send(pr.NACK, f[2], pr.pack_nack(f[1], pr.NACK_BAD_PAYLOAD, "internal: " + repr(e)))
             reader.stats = bms.stats
             if f[1] == pr.REPL:
                 self.afe.set_switches(False, False)  # nobody watches the pack at the REPL
