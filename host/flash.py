@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from host.deploy import build_image, check_board_abi
+from host.deploy import build_image, check_board_abi, mpy_cross_abi
 
 STEP_TIMEOUT_S = 30.0
 
@@ -114,6 +114,11 @@ def flash(port, source=False, board_file=None, cell_file=None, romfs=False, arch
         else:
             try:
                 check_board_abi(impl_mpy)
+                if arch and not (impl_mpy >> 10) & 0x3F:
+                    raise RuntimeError("the board's MicroPython loads no native code: flash without --arch")
+                if arch and (impl_mpy >> 8) & 3 != mpy_cross_abi()[1]:
+                    raise RuntimeError("native code needs .mpy sub-version %d, the board reads %d: flash without "
+                                       "--arch" % (mpy_cross_abi()[1], (impl_mpy >> 8) & 3))
                 files = build_image(Path(tmp), arch=arch)
             except RuntimeError as e:
                 raise FlashError(str(e)) from None

@@ -56,3 +56,15 @@ def test_flash_romfs_image_boots_on_the_cortex_m3_and_the_repl_frame_returns_it_
         with BoardLink(board.port) as link:
             link.repl()  # main stops serving: Ctrl-C works again and the raw REPL answers
         assert board.exec("print(6 * 7)", soft_reset=False).strip() == "42"
+
+
+def test_the_image_carries_the_hot_modules_as_machine_code_only_when_an_arch_is_given(tmp_path):
+    from host.deploy import HOT_MODULES, build_image
+
+    build_image(tmp_path / "a", arch="armv7m")
+    build_image(tmp_path / "b")
+    for f in sorted((tmp_path / "a" / "bms").rglob("*.mpy")):
+        rel = f.relative_to(tmp_path / "a").with_suffix(".py").as_posix()
+        arch = f.read_bytes()[2] >> 2  # .mpy header: 'M', version, arch << 2 | sub-version
+        assert arch == (5 if rel in HOT_MODULES else 0), rel  # 5: armv7m
+        assert (tmp_path / "b" / f.relative_to(tmp_path / "a")).read_bytes()[2] == 0
