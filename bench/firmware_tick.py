@@ -1,7 +1,7 @@
 """Cycle and memory budget of the firmware on the emulated Cortex-M3 (hil.qemu: MicroPython 1.29, mps2-an385,
 float32, 140 KB heap; qemu -icount shift=0, so 1 emulated ns is 1 instruction and the figures are deterministic).
 
-    python bench/firmware_tick.py [--json] [--native] [--board an385|an500] [--samples 100]
+    python bench/firmware_tick.py [--json] [--native] [--board an385|an500] [--samples 100] [--firmware DIR]
 
 Figures: instructions per SAMPLE frame as the service handles it (unpack, Bms.on_sample, the EVENT and ESTIMATE
 frames encoded) for 1, 4, 8 and 16 cells, mean over --samples frames of a 1 A charge; heap_free_16s: gc.mem_free()
@@ -137,8 +137,9 @@ for k in heap:
 """
 
 
-def measure(board="an385", native=False, samples=100, cells=CELLS):
-    with QemuBoard(board=board, icount=0, native=native) as qb:
+def measure(board="an385", native=False, samples=100, cells=CELLS, src=None):
+    kw = {"src": Path(src)} if src else {}
+    with QemuBoard(board=board, icount=0, native=native, **kw) as qb:
         out = qb.exec(PROBE % {"cells": tuple(cells), "samples": samples}, timeout_s=1800)
     ips, free, parts, alloc, palloc = {}, {}, {}, {}, {}
     for line in out.splitlines():
@@ -178,12 +179,13 @@ def main(argv=None):
     ap.add_argument("--native", action="store_true", help="hot modules as armv7m machine code (flash --arch armv7m)")
     ap.add_argument("--board", default="an385", choices=("an385", "an500"))
     ap.add_argument("--samples", type=int, default=100)
+    ap.add_argument("--firmware", help="another firmware tree (e.g. `git archive main firmware` unpacked): compare")
     args = ap.parse_args(argv)
     ok, why = available(args.board)
     if not ok:
         print("firmware_tick: " + why, file=sys.stderr)
         return 2
-    r = measure(args.board, args.native, args.samples)
+    r = measure(args.board, args.native, args.samples, src=args.firmware)
     if args.json:
         print(json.dumps(r))
         return 0

@@ -28,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from hil.virtual_board import REPO
+from hil.virtual_board import FIRMWARE, REPO
 from hil.rawrepl import RawRepl, ReplError
 
 ENV_MCU_DIR = "NABMS_MCU_DIR"
@@ -74,16 +74,16 @@ def available(board: str = "an385") -> tuple[bool, str]:
     return True, ""
 
 
-def build_romfs(out: Path, extra: tuple = (), native: bool = False) -> Path:
+def build_romfs(out: Path, extra: tuple = (), native: bool = False, src: Path = FIRMWARE) -> Path:
     """Pack what flash deploys (host.deploy.build_image: main.py and bms/**/*.mpy as bytecode; native: the hot
     modules as armv7m machine code, flash --arch armv7m) into a ROMFS image at out. extra: more files or folders put at the image's root (test
-    modules: mpremote compiles them; board files)."""
+    modules: mpremote compiles them; board files). src: another firmware tree (the bench compares branches)."""
     from host.deploy import build_image
 
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        build_image(Path(tmp), arch="armv7m" if native else None)
+        build_image(Path(tmp), src=Path(src), arch="armv7m" if native else None)
         for f in extra:
             if Path(f).is_dir():
                 shutil.copytree(f, Path(tmp) / Path(f).name)
@@ -101,7 +101,7 @@ class QemuBoard:
     """qemu-system-arm running MicroPython with the firmware as a ROMFS image; its UART is `self.port`."""
 
     def __init__(self, board: str = "an385", romfs: Path | None = None, icount: int | None = None,
-                 extra: tuple = (), native: bool = False):
+                 extra: tuple = (), native: bool = False, src: Path = FIRMWARE):
         ok, why = available(board)
         if not ok:
             raise QemuError(why)
@@ -109,6 +109,7 @@ class QemuBoard:
         self.romfs = romfs
         self.extra = extra
         self.native = native
+        self.src = src
         self.icount = icount
         self.proc: subprocess.Popen | None = None
         self.port = ""
@@ -119,7 +120,7 @@ class QemuBoard:
     def start(self, timeout_s: float = 10.0) -> "QemuBoard":
         machine, elf, rom_addr = MACHINES[self.board]
         if self.romfs is None:
-            self.romfs = build_romfs(BUILD / ("fw-%d.romfs" % os.getpid()), self.extra, self.native)
+            self.romfs = build_romfs(BUILD / ("fw-%d.romfs" % os.getpid()), self.extra, self.native, self.src)
             self._own_romfs = True
         cmd = [QEMU, "-machine", machine, "-nographic", "-monitor", "null", "-semihosting", "-serial", "pty",
                "-kernel", str(elf_path(self.board)),
