@@ -24,7 +24,7 @@ def load_board():
         return None
 
 
-def boot_bms(n_cells=1, preset=app.DEFAULT_PRESET):
+def boot_bms(n_cells=1, preset=app.DEFAULT_PRESET, bal_r_ohm=None):
     # `nabms flash --cell CELL.json` puts the user's cell file beside main.py; without one (or if the file is
     # refused) the board starts on the preset, and HELLO names which cell it runs
     try:
@@ -34,9 +34,9 @@ def boot_bms(n_cells=1, preset=app.DEFAULT_PRESET):
     try:
         from bms.config import cellfile
 
-        return app.Bms(n_cells, cell=cellfile.load(here + "cell.json"))
+        return app.Bms(n_cells, cell=cellfile.load(here + "cell.json"), bal_r_ohm=bal_r_ohm)
     except (OSError, ValueError, MemoryError):
-        return app.Bms(n_cells, preset)
+        return app.Bms(n_cells, preset, bal_r_ohm=bal_r_ohm)
 
 
 def main():
@@ -50,12 +50,12 @@ def main():
 def run(board):
     if board is None or board["afe"]["driver"] == "injected":
         port = stdio.StdioPort()
-        service.serve(boot_bms(), port.read_byte, port.write)
+        service.serve(boot_bms(bal_r_ohm=board["bal_r_ohm"] if board else None), port.read_byte, port.write)
         return
     from bms.hal import afe, pack
 
     chip = pack.make_afe(board)
-    bms = boot_bms(board.get("n_cells", chip.n_cells), board.get("preset", app.DEFAULT_PRESET))
+    bms = boot_bms(board.get("n_cells", chip.n_cells), board.get("preset", app.DEFAULT_PRESET), board["bal_r_ohm"])
     chip.configure(afe.chip_limits(bms.protection.p))
     port = stdio.StdioPort(idle_ms=10)
     pack.PackRunner(bms, chip, board, port.write).run(port.read_byte)

@@ -76,7 +76,7 @@ def _runner():
     board = boardcfg.load(BOARDS + "pico-bq76952-4s.json")
     chip = FakeBQ76952(r_shunt_ohm=board["r_shunt_ohm"])
     drv = pack.make_afe(board, i2c=FakeI2C(chip))
-    bms = app.Bms(board["n_cells"], board["preset"], 0.5)
+    bms = app.Bms(board["n_cells"], board["preset"], 0.5, bal_r_ohm=board["bal_r_ohm"])
     applied = drv.configure(afe.chip_limits(bms.protection.p))
     out = []
     runner = pack.PackRunner(bms, drv, board, out.append)
@@ -120,6 +120,13 @@ def test_a_real_pack_samples_itself_streams_estimates_and_drives_the_chip():
     assert kinds.count(ev.OVER_VOLTAGE) >= 1
     chg, dsg = chip.fets()
     assert not chg and not runner.afe.chg_on
+
+
+def test_the_board_s_balancing_resistor_reaches_the_balancer():
+    runner, chip, out, applied = _runner()
+    assert runner.bms.balancer is not None and runner.bms.balancer.r_ohm == 47.0
+    bms = app.Bms(2, "nvp-mg-naf", bal_r_ohm=0.0)  # a board without balancing resistors: nothing is drained
+    assert bms.balancer is None
 
 
 def test_a_broken_bus_fails_safe():
