@@ -36,6 +36,15 @@ def disable_ctrl_c():
         pass
 
 
+def enable_ctrl_c():
+    try:
+        import micropython  # type: ignore
+
+        micropython.kbd_intr(3)
+    except (ImportError, AttributeError):
+        pass
+
+
 def isfinite(x):
     # math.isfinite is missing on some small ports; x - x is 0.0 only for finite x.
     return (x - x) == 0.0
