@@ -38,11 +38,28 @@ def micropython_command() -> str:
 
 
 class VirtualBoard:
-    def __init__(self, heapsize: str | None = "256k", root: Path = FIRMWARE):
-        """root: the board's filesystem, main.py and the bms package (the source tree, or a build of .mpy files
-        made by host.deploy.build_image)."""
+    def __init__(self, heapsize: str | None = "256k", root: Path = FIRMWARE, data_dir: Path | None = None, key: bool = True):
+        """root: main.py and the bms package (the source tree, or a build of .mpy files made by
+        host.deploy.build_image). data_dir: the board's writable flash (its current directory: bms.key, the
+        persisted state); a fresh temporary folder by default. key: provision a new key there (host.provision)
+        unless the folder has one."""
         self.heapsize = heapsize
         self.root = Path(root)
+        self._tmp = None if data_dir is not None else tempfile.TemporaryDirectory(prefix="nabms-board-")
+        self.data_dir = Path(data_dir) if data_dir is not None else Path(self._tmp.name)
+        self.key = None
+        if key:
+            from bms.comm.auth import KEY_FILE
+            from host.provision import provision_dir, remember
+
+            kf = self.data_dir / KEY_FILE
+            if kf.exists():
+                import json
+
+                self.key = bytes.fromhex(json.loads(kf.read_text())["key"])
+                remember(self.key, persist=False)
+            else:
+                self.key = provision_dir(self.data_dir)
         self.proc: subprocess.Popen | None = None
         self.port: str = ""
         self._stderr = tempfile.TemporaryFile()
@@ -56,7 +73,8 @@ class VirtualBoard:
             cmd += ["-X", "heapsize=" + self.heapsize]
         cmd.append(str(self.root / "main.py"))
         env = dict(os.environ, MICROPYPATH=str(self.root))
-        self.proc = subprocess.Popen(cmd, stdin=master, stdout=master, stderr=self._stderr, env=env, close_fds=True)
+        self.proc = subprocess.Popen(cmd, stdin=master, stdout=master, stderr=self._stderr, env=env, close_fds=True,
+                                     cwd=self.data_dir)
         os.close(master)
         self._slave = slave  # kept open so the line stays up until stop()
         self.port = os.ttyname(slave)

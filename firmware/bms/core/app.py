@@ -18,10 +18,12 @@ GOOD_SAMPLES_TO_TRUST = dg.DEFAULTS["good_n"]  # sane samples in a row (spanning
 SOC0_SIGMA_MIN = 0.01  # nobody knows a cell's SoC better than 1 % from outside
 SOC0_SIGMA_DEFAULT = 0.05
 RESTORE_SIGMA = 0.02  # added (in quadrature) to a restored SoC: the time the board was off is unknown
-# Heap a configuration needs, measured on the 64-bit unix port from the .mpy image (docs/safety.md): the new
-# string is built beside the running one, and a sample's processing needs room of its own.
-HEAP_PER_CELL = 9000
-HEAP_RUN = 24000
+# Heap a configuration needs, measured on the 64-bit unix port from the .mpy image (docs/safety.md): building n
+# cells allocates ~16 KB + 3.3 KB per cell (with the collector off), beside the running string; after the build
+# a sample's processing needs room of its own.
+HEAP_PER_CELL = 3400
+HEAP_BUILD = 2000
+HEAP_RUN = 8000
 U32 = 0x100000000
 N_LOG = 16  # events kept in the persisted log
 
@@ -102,7 +104,7 @@ class Bms:
         floor = fl.check_config(params)
         if self.chemistry_lock and params["cathode"] != self.chemistry_lock:
             raise ValueError("chemistry: this board is provisioned for %s cells, not %s" % (self.chemistry_lock, params["cathode"]))
-        need = HEAP_PER_CELL * n_cells + HEAP_RUN
+        need = HEAP_PER_CELL * n_cells + HEAP_BUILD
         free = mem_free()
         if free is not None and free < need:
             raise ValueError("memory: %d cells need ~%d KB free, %d KB are" % (n_cells, need // 1024, free // 1024))

@@ -33,8 +33,8 @@ HALF = 0x80000000
 DEFAULTS = {
     "i_range_a": 100.0,  # current sensor's full scale
     "stuck_s": 300.0,
-    "stuck_band_v": 1e-4,
-    "stuck_band_a": 1e-4,
+    "stuck_band_v": 1e-5,  # below any cell ADC's step: "stuck" is the same reading over and over
+    "stuck_band_a": 1e-5,
     "i_flow_c": 0.02,  # "current flows": |i| above this C-rate
     "recover_ms": 3000,
     "good_n": 3,
