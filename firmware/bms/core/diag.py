@@ -95,7 +95,7 @@ class Diag:
         else:
             self.cand_n = 0
         self.t_cand = t_ms
-        if self.cand_n >= self.st["good_n"]:
+        if self.cand_n + 1 >= self.st["good_n"]:
             self.t_cand = -1
             return 0, dt
         return ev.TIME_AHEAD, 0
@@ -128,6 +128,8 @@ class Diag:
                 return ev.SENSOR_IMPLAUSIBLE, ev.CH_TEMP0 + k, t
         flowing = i_a > self.i_flow_a or i_a < -self.i_flow_a
         st = self.st
+        if dt_s * 1000.0 > st["gap_ms"]:
+            dt_s = 0.0  # a gap says nothing about a sensor's motion
         stuck = st["stuck_s"]
         band = st["stuck_band_v"]
         bad = -1
