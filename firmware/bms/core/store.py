@@ -12,7 +12,7 @@ FORMAT = 1
 _HEAD = "<2sBII"
 _HEAD_LEN = 11
 SLOTS = ("bms_state.0", "bms_state.1")
-MAX_PAYLOAD = 16384
+MAX_PAYLOAD = 8192
 
 
 def encode(seq, payload):
@@ -42,7 +42,7 @@ class Store:
     def _read(self, path):
         try:
             with open(path, "rb") as f:
-                return f.read(_HEAD_LEN + MAX_PAYLOAD + 4)
+                return f.read()  # a slot is small; a fixed-size read would take MAX_PAYLOAD of heap at boot
         except OSError:
             return None
 
