@@ -25,6 +25,22 @@ def _watchdog():
         return None  # the unix port has no watchdog
 
 
+def boot_bms(lock):
+    # `nabms flash --cell CELL.json` puts the user's cell file beside main.py; without one (or if the file is
+    # refused) the board starts on the default preset, and HELLO names which cell it runs. A persisted
+    # configuration (an authenticated CONFIG since) is restored over it in main().
+    try:
+        here = __file__.rsplit("/", 1)[0] + "/" if "/" in __file__ else ""
+    except NameError:
+        here = ""
+    try:
+        from bms.config import cellfile
+
+        return app.Bms(cell=cellfile.load(here + "cell.json"), chemistry_lock=lock)
+    except (OSError, ValueError, MemoryError):
+        return app.Bms(chemistry_lock=lock)
+
+
 def main():
     compat.disable_ctrl_c()
     port = board.StdioPort()
@@ -32,7 +48,7 @@ def main():
         auth = authmod.load()
     except (ValueError, KeyError):
         auth = None  # a damaged key file: safety frames stay refused
-    bms = app.Bms(chemistry_lock=auth.chemistry if auth else None)
+    bms = boot_bms(auth.chemistry if auth else None)
     store = Store()
     snap = store.load()
     if snap is not None:

@@ -196,6 +196,27 @@ def _config_frames(counter, n, doc, soc0=math.nan, key=KEY, seq0=1):
     return [pr.encode_frame(t, seq0 + k, p) for k, (t, p) in enumerate(reqs)]
 
 
+def test_a_cell_file_in_chunks_takes_effect_whole_and_a_damaged_chunk_keeps_the_old_cell():
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parent.parent / "firmware" / "cells" / "nvp-bare-cu.json").read_bytes()
+    reqs = config_requests(Hmac(KEY), 1, 2, doc, 0.5)
+    assert len(reqs) > 2  # more than one chunk
+    frames = [pr.encode_frame(t, k + 1, p) for k, (t, p) in enumerate(reqs)]
+    damaged = list(frames)
+    t, p = reqs[1]
+    bad = bytearray(p)
+    bad[20] ^= 0x20  # the frame's own CRC is right: only the document's tells
+    damaged[1] = pr.encode_frame(t, 2, bytes(bad))
+    replies, bms, session = _serve(damaged)
+    refused, code, detail = pr.unpack_nack(replies[-1][2])
+    assert code == pr.NACK_BAD_CONFIG and "crc" in detail and bms.preset == "nvp-mg-naf" and bms.n_cells == 1
+    reqs = config_requests(Hmac(KEY), 2, 2, doc, 0.5)
+    replies, bms, _ = _serve([pr.encode_frame(t, k + 1, p) for k, (t, p) in enumerate(reqs)], bms, session)
+    assert [t for t, s, p in replies] == [pr.ACK] * len(reqs)
+    assert bms.preset == "nvp-bare-cu" and bms.n_cells == 2 and bms.protection.p["r0_ohm"] == 0.14
+
+
 def test_an_unauthenticated_config_is_refused_and_protection_stays():
     bms = Bms()
     # the old, unsigned way: a CONFIG switching an NVP string to layered oxide (v_max 3.70 -> 4.00 V)
@@ -293,7 +314,7 @@ def test_soc0_sigma_is_honoured_and_cannot_be_claimed_below_one_percent():
     bms = Bms(soc0=0.4, soc0_sigma=0.03)
     assert bms.estimators[0].soc_sigma == pytest.approx(0.03)
     with pytest.raises(ValueError, match="soc0_sigma"):
-        bms.configure(1, "nvp-mg-naf", 0.4, 0.001)
+        bms.configure(1, "nvp-mg-naf", 0.4, soc0_sigma=0.001)
 
 
 # ---- 7. frames sized for the worst case ----

@@ -50,13 +50,14 @@ def _config(bms, session, payload):
     doc = session.doc
     if doc is None or session.doc_n != len(doc):
         raise ValueError("config: no complete document staged")
-    body = session.check(pr.CONFIG, payload, doc)
-    bms.persist()  # the counter moved: a reset must not reopen it to replay
-    n, soc0, soc0_sigma, doc_len, crc = pr.unpack_config(body)
+    # transport first (a damaged chunk is named as such), then the tag over the body and the document
+    n, soc0, soc0_sigma, doc_len, crc = pr.unpack_config(payload[4 : len(payload) - pr.TAG_LEN])
     if doc_len != len(doc) or crc != pr.crc32(doc):
-        raise ValueError("config: document crc or length does not match")
+        raise ValueError("config: document crc or length does not match; resend the chunks")
+    session.check(pr.CONFIG, payload, doc)
+    bms.persist()  # the counter moved: a reset must not reopen it to replay
     session.doc = None
-    bms.configure(n, bytes(doc), soc0 if isfinite(soc0) else None, soc0_sigma if isfinite(soc0_sigma) else None)
+    bms.configure(n, bytes(doc), soc0 if isfinite(soc0) else None, None, soc0_sigma if isfinite(soc0_sigma) else None)
 
 
 def handle_frame(bms, msg_type, seq, payload, send, session=None):

@@ -36,31 +36,32 @@ def mem_free():
 
 
 def load_cell(doc):
-    """(params, detector config, name) from a configuration document: a preset name, or a cell file (JSON)."""
+    """(params, detector config, name) from a configuration: a preset name, a cell file (JSON text or bytes, read by
+    bms.config.cellfile) or a parameter dict cellfile.load made."""
     from bms.config import cell as cellparams
     from bms.config import detect as detectparams
 
     if isinstance(doc, (bytes, bytearray)):
         doc = bytes(doc).decode()
-    doc = doc.strip()
-    if doc.startswith("{"):
-        try:
-            from bms.config import cellfile  # pyright: ignore[reportAttributeAccessIssue]
-        except ImportError:
-            raise ValueError("cell file: this firmware has no cell-file loader; send a preset name")
-        params = cellfile.load(doc)
-        name = str(params.get("name", "cell-file"))
-        key = "%s-%s" % (params.get("cathode"), params.get("interphase"))
-        det = detectparams.preset(key if key in cellparams.PRESETS else DEFAULT_PRESET)
+    if isinstance(doc, dict):
+        params = doc
+    elif doc.strip().startswith("{"):
+        from bms.config import cellfile
+
+        params = cellfile.load(doc.strip())
     else:
-        name = doc
         params = cellparams.preset(doc)
-        det = detectparams.preset(doc)
-    return cellparams.validate(params), det, name
+    params = cellparams.validate(params)
+    name = params.get("name", doc) if not isinstance(doc, str) or doc.strip().startswith("{") else doc
+    # a cell file names its detector thresholds (detectors.preset); else the preset's own, else the default's
+    det_name = params.get("detect_preset") or name
+    det = detectparams.preset(det_name if det_name in detectparams.PRESET_NAMES else DEFAULT_PRESET)
+    return params, det, name
 
 
 class Bms:
-    def __init__(self, n_cells=1, preset=DEFAULT_PRESET, soc0=None, soc0_sigma=None, settings=None, chemistry_lock=None):
+    def __init__(self, n_cells=1, preset=DEFAULT_PRESET, soc0=None, soc0_sigma=None, settings=None, chemistry_lock=None,
+                 cell=None):
         self.stats = [0] * pr.N_STATS
         self.settings = dg.settings(settings)
         self.chemistry_lock = chemistry_lock  # provisioned with the key: a CONFIG of another chemistry is refused
@@ -84,12 +85,16 @@ class Bms:
         self.diag = None
         self.floor = None
         self._t_list = None
-        self.configure(n_cells, preset, soc0, soc0_sigma)
+        self.configure(n_cells, preset, soc0, cell, soc0_sigma)
 
     # ------------------------------------------------------------------ configuration
-    def configure(self, n_cells, doc, soc0=None, soc0_sigma=None):
+    def configure(self, n_cells, doc, soc0=None, cell=None, soc0_sigma=None):
         """(Re)build the string: all of it, then swap. ValueError "field: rule" on a configuration that is
-        malformed, beyond the safety floor or too large for the heap; the running configuration is kept."""
+        malformed, beyond the safety floor or too large for the heap; the running configuration is kept.
+        doc: a preset name, a cell file (JSON text/bytes) or a dict from bms.config.cellfile.load; cell: the
+        same dict (main's keyword), which then wins over doc."""
+        if cell is not None:
+            doc = cell
         from bms.balance import BottomBalancer
         from bms.detect.plating import PlatingDetectors
         from bms.est.estimator import CellEstimator
@@ -382,7 +387,7 @@ class Bms:
         self.on_persist = None  # restoring writes nothing
         try:
             try:
-                self.configure(snap["n"], snap["doc"], snap.get("soc0"), snap.get("soc0_sigma"))
+                self.configure(snap["n"], snap["doc"], snap.get("soc0"), None, snap.get("soc0_sigma"))
                 cells = snap.get("cells") or ()
                 if len(cells) == self.n_cells:
                     for k in range(self.n_cells):
