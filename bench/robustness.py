@@ -75,7 +75,7 @@ def hostile_payload(rng, t):
 def fuzz_frames(rng, n):
     """n wire byte strings, each ending in the delimiter; (frames, kinds)."""
     out = []
-    sane = pr.encode_frame(pr.SAMPLE, 1, pr.pack_sample(1000, 0.0, [3.4], [25.0]))
+    t_ms = 0
     for k in range(n):
         r = rng.random()
         seq = rng.randrange(256)
@@ -97,8 +97,11 @@ def fuzz_frames(rng, n):
             body = bytearray([rng.choice([v for v in range(256) if v != pr.VERSION]), rng.choice(TYPES), seq])
             crc = pr.crc16(body)
             f = pr.cobs_encode(bytes(body) + bytes([crc >> 8, crc & 0xFF])) + b"\x00"
-        else:  # sane requests between the hostile ones
-            f = rng.choice((pr.encode_frame(pr.HELLO, seq), pr.encode_frame(pr.STATS_REQUEST, seq), sane))
+        else:  # sane requests between the hostile ones: the whole pipeline runs on the samples
+            t_ms += 1000
+            sample = pr.pack_sample(t_ms, rng.uniform(-1.0, 0.5), [3.4 + rng.uniform(-0.002, 0.002)], [25.0])
+            f = rng.choice((pr.encode_frame(pr.HELLO, seq), pr.encode_frame(pr.STATS_REQUEST, seq),
+                            pr.encode_frame(pr.SAMPLE, seq, sample), pr.encode_frame(pr.SAMPLE, seq, sample)))
         out.append(f)
     return out
 
@@ -109,7 +112,7 @@ def _segments(f):
 
 def fuzz_cpython(n, seed):
     rng = random.Random(seed)
-    bms = Bms(n_cells=2)
+    bms = Bms(n_cells=1)
     session = Session(Auth(KEY))
     import bms.comm.service as service
 
@@ -149,7 +152,7 @@ def fuzz_cpython(n, seed):
         service.handle_frame = real_handle
     # afterwards: HELLO and a sane SAMPLE
     out = bytearray()
-    probe = pr.encode_frame(pr.HELLO, 201) + pr.encode_frame(pr.SAMPLE, 202, pr.pack_sample(0x7FFFFFFF, 0.0, [3.4, 3.4], [25.0, 25.0]))
+    probe = pr.encode_frame(pr.HELLO, 201) + pr.encode_frame(pr.SAMPLE, 202, pr.pack_sample(0x7FFFFFFF, 0.0, [3.4], [25.0]))
     it = iter(probe)
     serve(bms, lambda: next(it, -1), out.extend, session)
     types = [(t, s) for t, s, p in pr.FrameReader().feed(bytes(out))]
