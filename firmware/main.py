@@ -61,7 +61,7 @@ def main():
         s["counter"] = auth.counter if auth else 0
         store.save(s)
 
-    bms.on_persist = persist
+    bms.on_persist = persist  # pyright: ignore[reportAttributeAccessIssue]  (any fn(bms) will do)
     session = service.Session(auth)
     if service.serve(bms, port.read_byte, port.write, session, _watchdog()) == service.REPL:
         compat.enable_ctrl_c()

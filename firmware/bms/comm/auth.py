@@ -7,11 +7,6 @@
 # tag = HMAC-SHA256(key, version u8 | type u8 | counter u32 LE | body | extra)   (extra: the staged document)
 import struct
 
-try:
-    import hashlib
-except ImportError:  # a port without hashlib cannot verify anything: every safety frame is refused
-    hashlib = None
-
 KEY_FILE = "bms.key"  # JSON {"key": 64 hex digits, "chemistry": "nvp" | "layered-oxide" | null}
 TAG_LEN = 32
 _BLOCK = 64
@@ -19,6 +14,14 @@ _BLOCK = 64
 
 class AuthError(ValueError):
     pass
+
+
+try:
+    from hashlib import sha256 as _sha256  # pyright: ignore[reportAssignmentType]  (the fallback below differs)
+except ImportError:  # a port without hashlib cannot verify anything: every safety frame is refused
+
+    def _sha256(data=b""):
+        raise AuthError("auth: this port has no hashlib")
 
 
 def _pad(key, byte):
@@ -32,18 +35,16 @@ class Hmac:
     """HMAC-SHA256 with a fixed key; the pads are computed once."""
 
     def __init__(self, key):
-        if hashlib is None:
-            raise AuthError("auth: this port has no hashlib")
         if len(key) > _BLOCK:
-            key = hashlib.sha256(key).digest()
+            key = _sha256(key).digest()
         self._ipad = _pad(key, 0x36)
         self._opad = _pad(key, 0x5C)
 
     def digest(self, *parts):
-        h = hashlib.sha256(self._ipad)
+        h = _sha256(self._ipad)
         for p in parts:
             h.update(p)
-        o = hashlib.sha256(self._opad)
+        o = _sha256(self._opad)
         o.update(h.digest())
         return o.digest()
 
@@ -60,7 +61,7 @@ def equal(a, b):
 
 def key_id(key):
     """4 bytes naming a key (the first of its SHA-256): HELLO shows it, the host looks its key up by it."""
-    return hashlib.sha256(key).digest()[:4]
+    return _sha256(key).digest()[:4]
 
 
 def sign(mac, version, msg_type, counter, body, extra=b""):

@@ -35,6 +35,10 @@ def mem_free():
     return f() if f is not None else None
 
 
+def _nothing(*args):
+    pass
+
+
 def load_cell(doc):
     """(params, detector config, name) from a configuration: a preset name, a cell file (JSON text or bytes, read by
     bms.config.cellfile) or a parameter dict cellfile.load made."""
@@ -65,26 +69,14 @@ class Bms:
         self.stats = [0] * pr.N_STATS
         self.settings = dg.settings(settings)
         self.chemistry_lock = chemistry_lock  # provisioned with the key: a CONFIG of another chemistry is refused
-        self.on_outputs = None  # fn(charge_enable, discharge_enable), the board's switches (bms.hal)
-        self.on_persist = None  # fn(bms): the store saves a snapshot (bms.core.store)
+        self.on_outputs = _nothing  # fn(charge_enable, discharge_enable), the board's switches (bms.hal)
+        self.on_persist = _nothing  # fn(bms): the store saves a snapshot (bms.core.store)
         self.state = sm.INIT
         self.latched = None  # (kind, channel, value) of the latched fault
         self.config_version = 0
         self.events = []  # (cell, kind, severity, t_ms, value) raised by the last sample
         self.log = []  # the last N_LOG events, persisted
-        # every attribute configure() swaps in exists before, so the swap itself allocates nothing
-        self.n_cells = 0
-        self.preset = ""
-        self.doc = ""
-        self.soc0 = None
-        self.soc0_sigma = None
-        self.estimators = None
-        self.balancer = None
-        self.detectors = None
-        self.protection = None
-        self.diag = None
-        self.floor = None
-        self._t_list = None
+        # the first configure() makes every attribute it swaps, so a later swap allocates nothing
         self.configure(n_cells, preset, soc0, cell, soc0_sigma)
 
     # ------------------------------------------------------------------ configuration
@@ -130,11 +122,12 @@ class Bms:
             prot = Protection(params)
             diag = dg.Diag(n_cells, floor, params["q_ah"], self.settings)
             t_list = [25.0] * n_cells
-            old = self.protection
+            old = getattr(self, "protection", None)
             if old is not None and len(old.active) == len(prot.active):
                 for k in range(len(prot.active)):
                     prot.active[k] = old.active[k]  # a standing trip survives a reconfiguration
-            if self.detectors is not None and self.detectors.charge_inhibit:
+            old = getattr(self, "detectors", None)
+            if old is not None and old.charge_inhibit:
                 det.charge_inhibit = True  # so does a latched plating CRITICAL: only a clear forgets it
             free = mem_free()
             if free is not None and free < HEAP_RUN:
@@ -340,8 +333,7 @@ class Bms:
         return flags
 
     def _outputs(self):
-        if self.on_outputs is not None:
-            self.on_outputs(self.i_chg_max_a > 0.0, self.i_dis_max_a > 0.0)
+        self.on_outputs(self.i_chg_max_a > 0.0, self.i_dis_max_a > 0.0)
 
     def _log(self, events):
         log = self.log
@@ -354,11 +346,10 @@ class Bms:
     # ------------------------------------------------------------------ persistence
     def persist(self):
         self.since_save_s = 0.0
-        if self.on_persist is not None:
-            try:
-                self.on_persist(self)
-            except (OSError, MemoryError):
-                self.stats[pr.STAT_STORE_ERRORS] += 1
+        try:
+            self.on_persist(self)
+        except (OSError, MemoryError):
+            self.stats[pr.STAT_STORE_ERRORS] += 1
 
     def snapshot(self):
         """What survives a reset (bms.core.store writes it): configuration, learned state, latched fault, log."""
@@ -384,7 +375,7 @@ class Bms:
         """Bring a snapshot back after a reset. A snapshot that no longer configures (a firmware whose floor
         moved, a heap that shrank) is dropped, except its latched fault: that always comes back."""
         hook = self.on_persist
-        self.on_persist = None  # restoring writes nothing
+        self.on_persist = _nothing  # restoring writes nothing
         try:
             try:
                 self.configure(snap["n"], snap["doc"], snap.get("soc0"), None, snap.get("soc0_sigma"))
