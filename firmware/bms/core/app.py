@@ -175,15 +175,15 @@ class Bms:
         del events[:]
         d = self.diag
         t_ms = int(t_ms) % U32
-        kind, dt_ms = d.check_time(t_ms)
+        kind = d.check_time(t_ms)
         if kind:
             self.stats[pr.STAT_TIME_FAULTS] += 1
-            return self._reject(kind, ev.CH_TIME, float(t_ms), t_ms)
+            return self._reject(kind, d.ch, d.x, t_ms)
         d.t_last = t_ms  # only a time-valid sample moves the time base
-        dt_s = dt_ms / 1000.0
-        kind, ch, x = d.check_sample(dt_s, i_a, v_cell, t_c)
+        dt_ms = d.dt_ms
+        kind = d.check_sample(dt_ms, i_a, v_cell, t_c)
         if kind:
-            return self._reject(kind, ch, x, t_ms)
+            return self._reject(kind, d.ch, d.x, t_ms)
         n = self.n_cells
         t_list = self._t_list
         t_min = t_c[0]
@@ -193,9 +193,9 @@ class Bms:
                 t_min = t_list[k]
         self.t_min_c = t_min
         cond = 0
-        kind, ch, x = d.check_floor(dt_ms, i_a, v_cell, t_list)
+        kind = d.check_floor(dt_ms, i_a, v_cell, t_list)
         if kind:
-            self._latch(kind, ch, x, t_ms)
+            self._latch(kind, d.ch, d.x, t_ms)
             cond |= sm.C_FLOOR
         if d.good(dt_ms, t_ms, events):
             cond |= sm.C_TRUSTED

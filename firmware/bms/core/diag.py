@@ -8,7 +8,7 @@
 #   SENSOR_IMPLAUSIBLE    temperature        HOLD   outside T_PLAUSIBLE
 #   SENSOR_MISSING        temp / cell        HOLD   no temperature (never a default 25 degC), wrong count
 #   CURRENT_RANGE         current            HOLD   |i| beyond the sensor's range
-#   SENSOR_STUCK          cell / current     HOLD   no change beyond the band for stuck_s while current flows
+#   SENSOR_STUCK          cell / current     HOLD   the same reading, bit for bit, for stuck_s while current flows
 #   TIME_PAST             time               HOLD   stamped at or before the last sample (u32 wrap-safe)
 #   TIME_AHEAD            time               HOLD   stamped more than ahead_ms after it (unless the new time base
 #                                                   holds for good_n samples: then the stretch is a gap)
@@ -16,8 +16,6 @@
 #   FLOOR_BREACH          cell / temp / I    LATCH  a plausible reading beyond the compiled floor (bms.core.floor)
 #                                                   for floor_ms: FAULT, left only by an authenticated clear
 # HOLD is left after good_n sane samples in a row spanning recover_ms.
-from array import array
-
 from bms.compat import isfinite
 from bms.core import events as ev
 from bms.core import floor as fl
@@ -32,9 +30,7 @@ HALF = 0x80000000
 # settings a board may change (Bms(settings=...)); the defaults and why: docs/safety.md
 DEFAULTS = {
     "i_range_a": 100.0,  # current sensor's full scale
-    "stuck_s": 300.0,
-    "stuck_band_v": 1e-5,  # below any cell ADC's step: "stuck" is the same reading over and over
-    "stuck_band_a": 1e-5,
+    "stuck_s": 300.0,  # the same reading, bit for bit, this long while current flows: a stuck sensor
     "i_flow_c": 0.02,  # "current flows": |i| above this C-rate
     "recover_ms": 3000,
     "good_n": 3,
@@ -67,10 +63,14 @@ class Diag:
         self.i_flow_a = st["i_flow_c"] * q_ah
         self.i_floor_chg = 1.5 * floor[fl.I_CHG_C] * q_ah
         self.i_floor_dis = -1.5 * floor[fl.I_DIS_C] * q_ah
-        self.v_ref = array("f", [0.0] * n_cells)
-        self.v_still_s = array("f", [0.0] * n_cells)
+        self.i_range = st["i_range_a"]
+        self.i_range_neg = -self.i_range
+        self.i_flow_neg = -self.i_flow_a
+        self.stuck_ms = int(st["stuck_s"] * 1000)
+        self.v_ref = [0.0] * n_cells  # a list: reading it back boxes no float (an array would)
+        self.v_still_ms = [0] * n_cells
         self.i_ref = 0.0
-        self.i_still_s = 0.0
+        self.i_still_ms = 0
         self.hold = 0  # kind of the standing HOLD fault, 0 when inputs are trusted
         self.good_n = 0
         self.good_ms = 0
@@ -78,17 +78,23 @@ class Diag:
         self.t_last = -1  # u32 time of the last time-valid sample
         self.t_cand = -1  # a new time base being confirmed after TIME_AHEAD
         self.cand_n = 0
+        # the last check's findings (attributes, not a returned tuple: nothing is allocated per sample)
+        self.dt_ms = 0
+        self.ch = 0
+        self.x = 0.0
 
     def check_time(self, t_ms):
-        """(kind, dt_ms): kind 0 and the wrap-safe step when t_ms is acceptable, else the fault."""
+        """0 when t_ms is acceptable (self.dt_ms: the wrap-safe step), else the fault's kind."""
+        self.dt_ms = 0
         if self.t_last < 0:
-            return 0, 0
+            return 0
         dt = (t_ms - self.t_last) % U32
         if dt == 0 or dt >= HALF:
-            return ev.TIME_PAST, 0
+            return self._found(ev.TIME_PAST, ev.CH_TIME, float(t_ms))
         if dt <= self.st["ahead_ms"]:
             self.t_cand = -1
-            return 0, dt
+            self.dt_ms = dt
+            return 0
         # a jump: accept it once the new time base holds (the host restarted, the board slept)
         if self.t_cand >= 0 and 0 < (t_ms - self.t_cand) % U32 <= self.st["gap_ms"]:
             self.cand_n += 1
@@ -97,67 +103,60 @@ class Diag:
         self.t_cand = t_ms
         if self.cand_n + 1 >= self.st["good_n"]:
             self.t_cand = -1
-            return 0, dt
-        return ev.TIME_AHEAD, 0
+            self.dt_ms = dt
+            return 0
+        return self._found(ev.TIME_AHEAD, ev.CH_TIME, float(t_ms))
 
-    def check_sample(self, dt_s, i_a, v_cell, t_c):
-        """(kind, channel, value) of the first untrusted reading, kind 0 if all are sane. Also runs the
-        stuck-sensor clocks (they advance only on samples whose time is valid)."""
+    def check_sample(self, dt_ms, i_a, v_cell, t_c):
+        """The kind of the first untrusted reading (self.ch, self.x: its channel and value), 0 if all are sane.
+        Also runs the stuck-sensor clocks (they advance only on samples whose time is valid). Range tests
+        also catch NaN and inf (every comparison with NaN is false), so a sane sample allocates nothing."""
         n = self.n
         if len(v_cell) != n:
-            return ev.SENSOR_MISSING, ev.CH_STRING, len(v_cell)
+            return self._found(ev.SENSOR_MISSING, ev.CH_STRING, len(v_cell))
         if len(t_c) == 0:
-            return ev.SENSOR_MISSING, ev.CH_TEMP0, 0.0
+            return self._found(ev.SENSOR_MISSING, ev.CH_TEMP0, 0.0)
         if len(t_c) != 1 and len(t_c) != n:
-            return ev.SENSOR_MISSING, ev.CH_TEMP0, len(t_c)
-        if not isfinite(i_a):
-            return ev.SENSOR_INVALID, ev.CH_CURRENT, i_a
-        if i_a > self.st["i_range_a"] or i_a < -self.st["i_range_a"]:
-            return ev.CURRENT_RANGE, ev.CH_CURRENT, i_a
+            return self._found(ev.SENSOR_MISSING, ev.CH_TEMP0, len(t_c))
+        if not self.i_range_neg <= i_a <= self.i_range:
+            return self._found(ev.CURRENT_RANGE if isfinite(i_a) else ev.SENSOR_INVALID, ev.CH_CURRENT, i_a)
         for k in range(n):
             v = v_cell[k]
-            if not isfinite(v):
-                return ev.SENSOR_INVALID, k, v
             if not V_PLAUSIBLE_MIN <= v <= V_PLAUSIBLE_MAX:
-                return ev.OPEN_WIRE, k, v
+                return self._found(ev.OPEN_WIRE if isfinite(v) else ev.SENSOR_INVALID, k, v)
         for k in range(len(t_c)):
             t = t_c[k]
-            if not isfinite(t):
-                return ev.SENSOR_INVALID, ev.CH_TEMP0 + k, t
             if not T_PLAUSIBLE_MIN <= t <= T_PLAUSIBLE_MAX:
-                return ev.SENSOR_IMPLAUSIBLE, ev.CH_TEMP0 + k, t
-        flowing = i_a > self.i_flow_a or i_a < -self.i_flow_a
-        st = self.st
-        if dt_s * 1000.0 > st["gap_ms"]:
-            dt_s = 0.0  # a gap says nothing about a sensor's motion
-        stuck = st["stuck_s"]
-        band = st["stuck_band_v"]
+                return self._found(ev.SENSOR_IMPLAUSIBLE if isfinite(t) else ev.SENSOR_INVALID, ev.CH_TEMP0 + k, t)
+        # stuck: the very same reading (a real front end's noise changes it every few samples) while current flows
+        flowing = i_a > self.i_flow_a or i_a < self.i_flow_neg
+        if dt_ms > self.st["gap_ms"]:
+            dt_ms = 0  # a gap says nothing about a sensor's motion
+        stuck = self.stuck_ms
         bad = -1
         v_ref = self.v_ref
-        still = self.v_still_s
+        still = self.v_still_ms
         for k in range(n):
-            d = v_cell[k] - v_ref[k]
-            if d > band or d < -band:
+            if v_cell[k] != v_ref[k]:
                 v_ref[k] = v_cell[k]
-                still[k] = 0.0
+                still[k] = 0
             elif flowing:
-                still[k] += dt_s
+                still[k] += dt_ms
                 if still[k] >= stuck and bad < 0:
                     bad = k
-        d = i_a - self.i_ref
-        if d > st["stuck_band_a"] or d < -st["stuck_band_a"] or not flowing:
+        if i_a != self.i_ref or not flowing:
             self.i_ref = i_a
-            self.i_still_s = 0.0
+            self.i_still_ms = 0
         else:
-            self.i_still_s += dt_s
-            if self.i_still_s >= stuck:
-                return ev.SENSOR_STUCK, ev.CH_CURRENT, i_a
+            self.i_still_ms += dt_ms
+            if self.i_still_ms >= stuck:
+                return self._found(ev.SENSOR_STUCK, ev.CH_CURRENT, i_a)
         if bad >= 0:
-            return ev.SENSOR_STUCK, bad, v_cell[bad]
-        return 0, 0, 0.0
+            return self._found(ev.SENSOR_STUCK, bad, v_cell[bad])
+        return 0
 
     def check_floor(self, dt_ms, i_a, v_cell, t_c):
-        """(FLOOR_BREACH, channel, value) once a reading has stood beyond the floor for floor_ms, else (0,..)."""
+        """FLOOR_BREACH (self.ch, self.x) once a reading has stood beyond the floor for floor_ms, else 0."""
         f = self.floor
         ch = -1
         x = 0.0
@@ -179,11 +178,16 @@ class Diag:
             x = i_a
         if ch < 0:
             self.floor_ms = 0
-            return 0, 0, 0.0
+            return 0
         self.floor_ms += dt_ms
         if self.floor_ms >= self.st["floor_ms"]:
-            return ev.FLOOR_BREACH, ch, x
-        return 0, 0, 0.0
+            return self._found(ev.FLOOR_BREACH, ch, x)
+        return 0
+
+    def _found(self, kind, ch, x):
+        self.ch = ch
+        self.x = x
+        return kind
 
     def bad(self, kind, ch, value, t_ms, events):
         """A HOLD fault: raises its event on entry (or when the reason changes); resets the debounce."""
