@@ -41,8 +41,8 @@ class VirtualBoard:
     def __init__(self, heapsize: str | None = "256k", root: Path = FIRMWARE, data_dir: Path | None = None, key: bool = True):
         """root: main.py and the bms package (the source tree, or a build of .mpy files made by
         host.deploy.build_image). data_dir: the board's writable flash (its current directory: bms.key, the
-        persisted state); a fresh temporary folder by default. key: provision a new key there (host.provision)
-        unless the folder has one."""
+        persisted state); a fresh temporary folder by default. key: provision a new key there
+        unless the folder has one (hil.keys)."""
         self.heapsize = heapsize
         self.root = Path(root)
         self._tmp = None if data_dir is not None else tempfile.TemporaryDirectory(prefix="nabms-board-")
@@ -50,7 +50,7 @@ class VirtualBoard:
         self.key = None
         if key:
             from bms.comm.auth import KEY_FILE
-            from host.provision import provision_dir, remember
+            from hil.keys import provision_dir, remember
 
             kf = self.data_dir / KEY_FILE
             if kf.exists():

@@ -51,7 +51,7 @@ def _cmd_virtual(args):
         if args.mpy:
             build_image(root)
         with VirtualBoard(root=root) as board:
-            from host.provision import remember
+            from hil.keys import remember
 
             remember(board.key, persist=True)  # other processes (nabms run --port) find its key in the key store
             print(board.port, flush=True)

@@ -102,7 +102,7 @@ def test_memory_error_while_building_keeps_the_running_string(monkeypatch):
     def boom(*a, **k):
         raise MemoryError
 
-    monkeypatch.setattr(plating, "PlatingDetectors", boom)
+    monkeypatch.setattr(plating, "build", boom)
     with pytest.raises(ValueError, match="memory"):
         bms.configure(3, "nvp-bare-cu")
     monkeypatch.undo()

@@ -87,8 +87,8 @@ class Bms:
         same dict (main's keyword), which then wins over doc."""
         if cell is not None:
             doc = cell
-        from bms.balance import BottomBalancer
-        from bms.detect.plating import PlatingDetectors
+        from bms.balance import R_OHM_DEFAULT as BAL_R_OHM  # until the board's configuration says (config/board.py)
+        from bms.detect.plating import build as build_detectors
         from bms.est.estimator import CellEstimator
 
         if not (isinstance(n_cells, int) and 1 <= n_cells <= MAX_CELLS):
@@ -114,11 +114,7 @@ class Bms:
                 for e in ests:
                     e.ekf.P[0] = sigma * sigma
                     e.soc_sigma = sigma
-            bal = None
-            if det_cfg["bal_r_ohm"] > 0.0:
-                q_nom = det_cfg["q_nom_ah"] if det_cfg["q_nom_ah"] > 0.0 else params["q_ah"]
-                bal = BottomBalancer(n_cells, q_nom, params["v_min"], det_cfg["bal_r_ohm"], det_cfg["bal_max_s"])
-            det = PlatingDetectors(n_cells, det_cfg, bal)
+            bal, det = build_detectors(n_cells, params, det_cfg, BAL_R_OHM)
             prot = Protection(params)
             diag = dg.Diag(n_cells, floor, params["q_ah"], self.settings)
             t_list = [25.0] * n_cells
