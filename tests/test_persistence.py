@@ -68,3 +68,17 @@ def test_the_virtual_board_keeps_its_configuration_fault_and_counter_across_a_re
             link.key = bytes(32)  # a wrong key: refused
             with pytest.raises(LinkError, match="auth"):
                 link.clear_fault()
+
+
+@pytest.mark.mpy
+def test_a_signed_to_repl_hands_the_line_back_and_the_counter_survives(tmp_path):
+    from hil.virtual_board import VirtualBoard, wait_until
+    from hil.link import BoardLink
+
+    with VirtualBoard(data_dir=tmp_path) as board:
+        with BoardLink(board.port) as link:
+            link.to_repl()  # what flash sends before mpremote takes the line
+            assert wait_until(lambda: not board.alive(), 5.0)  # the unix port's main.py returns: no REPL there
+    with VirtualBoard(data_dir=tmp_path) as board:
+        with BoardLink(board.port) as link:
+            assert link.hello()["counter"] == 1

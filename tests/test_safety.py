@@ -445,3 +445,17 @@ def test_enable_outputs_follow_the_state():
     t = feed(bms, 2)
     bms.on_sample(t + 1000, math.nan, [REST_V], [25.0])
     assert seen[-2] == (True, True) and seen[-1] == (False, False)
+
+
+def test_to_repl_needs_a_tag_and_then_ends_serve_for_the_repl():
+    import bms.comm.service as service
+
+    frames = [pr.encode_frame(pr.TO_REPL, 1, b"\x01\0\0\0" + bytes(32)),
+              pr.encode_frame(pr.TO_REPL, 2, sign(Hmac(KEY), pr.VERSION, pr.TO_REPL, 1, b"")),
+              pr.encode_frame(pr.HELLO, 3)]  # never read: the line belongs to the REPL now
+    it = iter(b"".join(frames))
+    out = bytearray()
+    result = serve(Bms(), lambda: next(it, -1), out.extend, Session(Auth(KEY)))
+    got = pr.FrameReader().feed(bytes(out))
+    assert result == service.REPL
+    assert [(t, s) for t, s, p in got] == [(pr.NACK, 1), (pr.ACK, 2)]
