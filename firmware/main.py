@@ -50,11 +50,14 @@ def main():
         auth = None  # a damaged key file: safety frames stay refused
     bms = boot_bms(auth.chemistry if auth else None)
     store = Store()
-    snap = store.load()
-    if snap is not None:
-        if auth is not None:
-            auth.counter = int(snap.get("counter", 0))
-        bms.restore(snap)
+    try:
+        snap = store.load()
+        if snap is not None:
+            if auth is not None:
+                auth.counter = int(snap.get("counter", 0))
+            bms.restore(snap)  # a configuration that no longer fits is dropped; its fault and counter are not
+    except (MemoryError, ValueError, KeyError, TypeError, OSError):
+        pass  # the board serves on its boot configuration
 
     def persist(b):
         s = b.snapshot()

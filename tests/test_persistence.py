@@ -44,19 +44,29 @@ def test_configuration_learned_state_fault_and_log_survive_a_reset(tmp_path):
     assert ev.FLOOR_BREACH in [e[1] for e in again.log]
 
 
+@pytest.fixture(scope="module")
+def image(tmp_path_factory):
+    """The .mpy image flash copies (the source tree compiles in the board's heap: too tight for two boots)."""
+    from host.deploy import build_image
+
+    root = tmp_path_factory.mktemp("image")
+    build_image(root)
+    return root
+
+
 @pytest.mark.mpy
-def test_the_virtual_board_keeps_its_configuration_fault_and_counter_across_a_restart(tmp_path):
+def test_the_virtual_board_keeps_its_configuration_fault_and_counter_across_a_restart(tmp_path, image):
     from hil.virtual_board import VirtualBoard
     from host.link import BoardLink, LinkError
 
-    with VirtualBoard(data_dir=tmp_path) as board:
+    with VirtualBoard(data_dir=tmp_path, root=image) as board:
         with BoardLink(board.port) as link:
             link.configure(2, "nvp-bare-cu", soc0=0.5)
             for k in range(1, 4):
                 est, _ = link.sample(1000 * k, 0.0, [3.95, 3.4], [25.0, 25.0])
             assert est["state"] == sm.FAULT
             counter = link.hello()["counter"]
-    with VirtualBoard(data_dir=tmp_path) as board:  # same flash, new process: a reset
+    with VirtualBoard(data_dir=tmp_path, root=image) as board:  # same flash, new process: a reset
         with BoardLink(board.port) as link:
             hello = link.hello()
             assert (hello["n_cells"], hello["preset"], hello["state"], hello["counter"]) == (2, "nvp-bare-cu", sm.FAULT, counter)
@@ -71,14 +81,14 @@ def test_the_virtual_board_keeps_its_configuration_fault_and_counter_across_a_re
 
 
 @pytest.mark.mpy
-def test_a_signed_to_repl_hands_the_line_back_and_the_counter_survives(tmp_path):
+def test_a_signed_to_repl_hands_the_line_back_and_the_counter_survives(tmp_path, image):
     from hil.virtual_board import VirtualBoard, wait_until
     from hil.link import BoardLink
 
-    with VirtualBoard(data_dir=tmp_path) as board:
+    with VirtualBoard(data_dir=tmp_path, root=image) as board:
         with BoardLink(board.port) as link:
             link.to_repl()  # what flash sends before mpremote takes the line
             assert wait_until(lambda: not board.alive(), 5.0)  # the unix port's main.py returns: no REPL there
-    with VirtualBoard(data_dir=tmp_path) as board:
+    with VirtualBoard(data_dir=tmp_path, root=image) as board:
         with BoardLink(board.port) as link:
             assert link.hello()["counter"] == 1

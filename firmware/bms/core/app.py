@@ -97,7 +97,12 @@ class Bms:
             raise ValueError("soc0: must be a fraction 0..1")
         if soc0_sigma is not None and not (isfinite(soc0_sigma) and SOC0_SIGMA_MIN <= soc0_sigma <= 0.5):
             raise ValueError("soc0_sigma: must be %.2f..0.5" % SOC0_SIGMA_MIN)
-        params, det_cfg, name = load_cell(doc)
+        try:
+            params, det_cfg, name = load_cell(doc)
+        except MemoryError:
+            gc.collect()
+            self.stats[pr.STAT_MEM_ERRORS] += 1
+            raise ValueError("memory: no room to read the configuration; the running one is kept")
         floor = fl.check_config(params)
         if self.chemistry_lock and params["cathode"] != self.chemistry_lock:
             raise ValueError("chemistry: this board is provisioned for %s cells, not %s" % (self.chemistry_lock, params["cathode"]))
