@@ -326,11 +326,11 @@ def power_cut(tmp):
     for k in range(30):
         bms.on_sample(1000 * (k + 1), -1.0 + 0.001 * (k % 3), [3.38] * 8, [25.0] * 8)
     st = sto.Store(prefix)
-    st.save(bms.snapshot())
+    st.save(sto.snapshot(bms))
     good = sto.Store(prefix).load()
     bms.on_sample(40_000, 0.0, [3.95] + [3.38] * 7, [25.0] * 8)
     bms.on_sample(41_000, 0.0, [3.95] + [3.38] * 7, [25.0] * 8)  # a latched fault: the next snapshot differs
-    new = bms.snapshot()
+    new = sto.snapshot(bms)
     target = st.paths[1 - st.slot]
     image = sto.encode(st.seq + 1, json.dumps(new).encode())
     want_new = json.loads(json.dumps(new))

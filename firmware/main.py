@@ -10,7 +10,7 @@ from bms import compat
 from bms.comm import auth as authmod
 from bms.comm import service
 from bms.core import app
-from bms.core.store import Store
+from bms.core.store import Store, restore, snapshot
 from bms.hal import stdio as board
 
 WDT_MS = 8000  # the stdio driver returns at least every second; a hung loop resets the board
@@ -55,12 +55,12 @@ def main():
         if snap is not None:
             if auth is not None:
                 auth.counter = int(snap.get("counter", 0))
-            bms.restore(snap)  # a configuration that no longer fits is dropped; its fault and counter are not
+            restore(bms, snap)  # a configuration that no longer fits is dropped; its fault and counter are not
     except (MemoryError, ValueError, KeyError, TypeError, OSError):
         pass  # the board serves on its boot configuration
 
     def persist(b):
-        s = b.snapshot()
+        s = snapshot(b)
         s["counter"] = auth.counter if auth else 0
         store.save(s)
 

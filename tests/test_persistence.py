@@ -8,7 +8,7 @@ from bms.comm import protocol as pr
 from bms.core import events as ev
 from bms.core import state as sm
 from bms.core.app import Bms
-from bms.core.store import Store
+from bms.core.store import Store, restore, snapshot
 
 
 def _board(tmp_path):
@@ -16,8 +16,8 @@ def _board(tmp_path):
     bms = Bms()
     snap = store.load()
     if snap:
-        bms.restore(snap)
-    bms.on_persist = lambda b: store.save(b.snapshot())
+        restore(bms, snap)
+    bms.on_persist = lambda b: store.save(snapshot(b))
     return bms
 
 

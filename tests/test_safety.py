@@ -236,8 +236,11 @@ def test_a_config_signed_with_another_key_or_replayed_is_refused():
     good = _config_frames(5, 2, "nvp-bare-cu")
     replies, bms, session = _serve(good, bms, session)
     assert replies[-1][0] == pr.ACK and bms.n_cells == 2
-    replies, bms, session = _serve(good, bms, session)  # the same frames again
-    assert "replayed" in pr.unpack_nack(replies[-1][2])[2] and bms.config_version == 2
+    replies, bms, session = _serve(good, bms, session)  # the same frames again (a lost ACK): ACKed, not re-applied
+    assert replies[-1][0] == pr.ACK and bms.config_version == 2
+    replies, bms, session = _serve(_config_frames(6, 3, "nvp-mg-naf"), bms, session)
+    replies, bms, session = _serve(good, bms, session)  # an older signed frame
+    assert "replayed" in pr.unpack_nack(replies[-1][2])[2] and bms.config_version == 3 and bms.n_cells == 3
 
 
 def test_a_board_without_key_refuses_safety_frames_but_answers_reads():

@@ -16,7 +16,6 @@ MAX_CELLS = const(64)  # the largest string a frame carries: ESTIMATE of MAX_CEL
 MAX_FRAME = const(1024)  # decoded bytes; longer input is dropped and counted as oversize
 MAX_DETAIL = const(96)  # NACK detail bytes at most
 TAG_LEN = const(32)  # HMAC-SHA256 tag (bms.comm.auth) at the end of an authenticated payload
-CHUNK_MAX = const(768)  # CONFIG_CHUNK data bytes at most
 
 # message types
 HELLO = const(0x01)  # host -> fw: empty.              fw -> host: HELLO_REPLY
@@ -93,8 +92,6 @@ STAT_STORE_ERRORS = const(16)
 _SAMPLE_HEAD = "<IfBB"
 _ESTIMATE_HEAD = "<IHBffB"
 _EST_HEAD_LEN = const(16)
-_HELLO_HEAD = "<BBII4s"
-_CONFIG_BODY = "<BffII"
 _EVENT = "<BBBIf"
 
 
@@ -331,78 +328,6 @@ def unpack_event(p):
     return struct.unpack(_EVENT, p)
 
 
-def pack_config(n_cells, doc, soc0=float("nan"), soc0_sigma=float("nan")):
-    """The body of a CONFIG commit for the document doc (bytes) staged by CONFIG_CHUNK frames."""
-    return struct.pack(_CONFIG_BODY, n_cells, soc0, soc0_sigma, len(doc), crc32(doc))
-
-
-def unpack_config(body):
-    """(n_cells, soc0, soc0_sigma, doc_len, doc_crc32) of a CONFIG body (counter and tag removed)."""
-    if len(body) != 17:
-        raise ValueError("config body must be 17 bytes")
-    return struct.unpack(_CONFIG_BODY, body)
-
-
-def pack_chunk(offset, total, data):
-    return struct.pack("<II", offset, total) + data
-
-
-def unpack_chunk(p):
-    """(offset, total, data memoryview)"""
-    if len(p) < 8:
-        raise ValueError("chunk payload too short")
-    offset, total = struct.unpack_from("<II", p, 0)
-    if len(p) - 8 > CHUNK_MAX:
-        raise ValueError("chunk data beyond %d bytes" % CHUNK_MAX)
-    return offset, total, memoryview(p)[8:]
-
-
-def chunks(doc, size=CHUNK_MAX):
-    """CONFIG_CHUNK payloads carrying doc (bytes)."""
-    out = []
-    for off in range(0, max(len(doc), 1), size):
-        out.append(pack_chunk(off, len(doc), doc[off:off + size]))
-    return out
-
-
-def pack_hello(n_cells, state, config_version, counter, key_id, text):
-    return struct.pack(_HELLO_HEAD, n_cells, state, config_version, counter, key_id) + text.encode()
-
-
-def unpack_hello(p):
-    """dict with n_cells, state, config_version, counter, key_id (bytes), fw_version, preset."""
-    if len(p) < 14:
-        raise ValueError("hello reply too short")
-    n, state, cv, counter, key_id = struct.unpack_from(_HELLO_HEAD, p, 0)
-    version, _, preset = bytes(p[14:]).decode().partition(";")
-    return {"n_cells": n, "state": state, "config_version": cv, "counter": counter, "key_id": bytes(key_id),
-            "fw_version": version, "preset": preset}
-
-
-def _make_crc32_table():
-    try:
-        from binascii import crc32 as c  # most ports have it; the table is the fallback
-
-        return c
-    except ImportError:
-        return None
-
-
-_CRC32 = _make_crc32_table()
-
-
-def crc32(data):
-    """CRC-32 (IEEE, zlib's) of data."""
-    if _CRC32 is not None:
-        return _CRC32(data) & 0xFFFFFFFF
-    crc = 0xFFFFFFFF
-    for b in data:
-        crc ^= b
-        for _ in range(8):
-            crc = (crc >> 1) ^ (0xEDB88320 if crc & 1 else 0)
-    return crc ^ 0xFFFFFFFF
-
-
 def pack_stats(counters):
     return struct.pack("<%dI" % len(counters), *counters)
 
@@ -424,3 +349,8 @@ def unpack_nack(p):
     if len(p) < 2:
         raise ValueError("nack payload too short")
     return p[0], p[1], bytes(p[2:]).decode("utf-8", "replace") if not _MPY else bytes(p[2:]).decode()
+
+
+# the v3 setup messages (CONFIG in chunks, HELLO_REPLY) and CRC-32 live in bms.comm.messages
+from bms.comm.messages import CHUNK_MAX, chunks, crc32, pack_chunk, pack_config, pack_hello  # noqa: E402,F401
+from bms.comm.messages import unpack_chunk, unpack_config, unpack_hello  # noqa: E402,F401

@@ -22,6 +22,7 @@ class Session:
         self.doc = None  # bytearray being staged
         self.doc_n = 0
         self.repl = False
+        self.last_signed = None  # the last accepted signed payload: the same again (its ACK was lost) is ACKed again
 
     def stage(self, payload):
         offset, total, data = pr.unpack_chunk(payload)
@@ -86,6 +87,9 @@ def handle_frame(bms, msg_type, seq, payload, send, session=None):
     elif msg_type == pr.STATS_REQUEST:
         send(pr.STATS, seq, pr.pack_stats(st))
     elif msg_type == pr.CONFIG_CHUNK or msg_type == pr.CONFIG or msg_type == pr.CLEAR_FAULT or msg_type == pr.TO_REPL:
+        if msg_type != pr.CONFIG_CHUNK and payload == session.last_signed:
+            send(pr.ACK, seq, bytes((msg_type,)))  # a resend after a lost ACK: done already, not done twice
+            return
         try:
             if msg_type == pr.CONFIG_CHUNK:
                 session.stage(payload)
@@ -107,10 +111,49 @@ def handle_frame(bms, msg_type, seq, payload, send, session=None):
             code = pr.NACK_STATE if msg_type == pr.CLEAR_FAULT else pr.NACK_BAD_CONFIG
             send(pr.NACK, seq, pr.pack_nack(msg_type, code, str(e)))
             return
+        if msg_type != pr.CONFIG_CHUNK:
+            session.last_signed = payload
         send(pr.ACK, seq, bytes((msg_type,)))
     else:
         st[5] += 1
         send(pr.NACK, seq, pr.pack_nack(msg_type, pr.NACK_UNKNOWN_TYPE, ""))
+
+
+def _link_timeout(bms, write):
+    try:
+        bms.link_timeout()
+        for e in bms.events:
+            write(pr.encode_frame(pr.EVENT, 0, pr.pack_event(e[0], e[1], e[2], e[3], e[4])))
+    except MemoryError:
+        gc.collect()
+
+
+def _dispatch(bms, msg_type, seq, payload, send, write, session, replies):
+    try:
+        handle_frame(bms, msg_type, seq, payload, send, session)
+    except MemoryError:
+        del replies[:]
+        gc.collect()
+        bms.stats[pr.STAT_MEM_ERRORS] += 1
+        write(_OOM_FRAME)
+    except Exception as e:  # last line of defence: a firmware bug must not stop the board
+        bms.stats[6] += 1
+        try:
+            send(pr.NACK, seq, pr.pack_nack(msg_type, pr.NACK_BAD_PAYLOAD, "internal: " + repr(e)))
+        except MemoryError:
+            gc.collect()
+            write(_OOM_FRAME)
+
+
+def _answer_dropped(reader, write):
+    code = reader.last_error
+    reader.last_error = 0
+    if code == pr.NACK_BAD_VERSION and 1 <= reader.bad_version < pr.VERSION:
+        # an old host: answer in its own version, so it can read why
+        detail = "firmware speaks protocol v%d; update the host" % pr.VERSION
+        write(pr.encode_frame(pr.NACK, reader.bad_seq, pr.pack_nack(reader.bad_type, code, detail), reader.bad_version))
+    else:
+        write(pr.encode_frame(pr.NACK, 0, pr.pack_nack(0, code, "")))
 
 
 def serve(bms, read_byte, write, session=None, wdt=None, clock=ticks_ms):
@@ -143,12 +186,7 @@ def serve(bms, read_byte, write, session=None, wdt=None, clock=ticks_ms):
         b = read_byte()
         if last_sample_tick is not None and not timed_out and ticks_diff(clock(), last_sample_tick) > bms.settings["timeout_ms"]:
             timed_out = True
-            try:
-                bms.link_timeout()
-                for e in bms.events:
-                    write(pr.encode_frame(pr.EVENT, 0, pr.pack_event(e[0], e[1], e[2], e[3], e[4])))
-            except MemoryError:
-                gc.collect()
+            _link_timeout(bms, write)
         if b is None:
             continue
         if b < 0:
@@ -168,30 +206,10 @@ def serve(bms, read_byte, write, session=None, wdt=None, clock=ticks_ms):
                     continue
             del replies[:]
             last_sample_seq = seq if msg_type == pr.SAMPLE else -1
-            try:
-                handle_frame(bms, msg_type, seq, bytes(f[3 : m - 2]), send, session)
-            except MemoryError:
-                del replies[:]
-                gc.collect()
-                bms.stats[pr.STAT_MEM_ERRORS] += 1
-                write(_OOM_FRAME)
-            except Exception as e:  # last line of defence: a firmware bug must not stop the board
-                bms.stats[6] += 1
-                try:
-                    send(pr.NACK, seq, pr.pack_nack(msg_type, pr.NACK_BAD_PAYLOAD, "internal: " + repr(e)))
-                except MemoryError:
-                    gc.collect()
-                    write(_OOM_FRAME)
+            _dispatch(bms, msg_type, seq, bytes(f[3 : m - 2]), send, write, session, replies)
             reader.stats = bms.stats  # configure() keeps the same list; stay bound to it
             if session.repl:
                 bms.persist()
                 return REPL
         elif b == 0 and reader.last_error:
-            code = reader.last_error
-            reader.last_error = 0
-            if code == pr.NACK_BAD_VERSION and 1 <= reader.bad_version < pr.VERSION:
-                # an old host: answer in its own version, so it can read why
-                write(pr.encode_frame(pr.NACK, reader.bad_seq, pr.pack_nack(
-                    reader.bad_type, code, "firmware speaks protocol v%d; update the host" % pr.VERSION), reader.bad_version))
-            else:
-                write(pr.encode_frame(pr.NACK, 0, pr.pack_nack(0, code, "")))
+            _answer_dropped(reader, write)

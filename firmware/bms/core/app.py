@@ -17,7 +17,6 @@ MAX_CELLS = pr.MAX_CELLS
 GOOD_SAMPLES_TO_TRUST = dg.DEFAULTS["good_n"]  # sane samples in a row (spanning recover_ms) to leave HOLD
 SOC0_SIGMA_MIN = 0.01  # nobody knows a cell's SoC better than 1 % from outside
 SOC0_SIGMA_DEFAULT = 0.05
-RESTORE_SIGMA = 0.02  # added (in quadrature) to a restored SoC: the time the board was off is unknown
 # Heap a configuration needs, measured on the 64-bit unix port from the .mpy image (docs/safety.md): building n
 # cells allocates ~16 KB + 3.3 KB per cell (with the collector off), beside the running string; after the build
 # a sample's processing needs room of its own.
@@ -87,10 +86,25 @@ class Bms:
         same dict (main's keyword), which then wins over doc."""
         if cell is not None:
             doc = cell
-        from bms.balance import R_OHM_DEFAULT as BAL_R_OHM  # until the board's configuration says (config/board.py)
-        from bms.detect.plating import build as build_detectors
-        from bms.est.estimator import CellEstimator
+        params, det_cfg, name, floor, sigma = self._checked(n_cells, doc, soc0, soc0_sigma)
+        ests, bal, det, prot, diag, t_list = self._build(n_cells, params, det_cfg, floor, soc0, sigma)
+        # the swap: nothing below allocates or raises
+        self.estimators = ests
+        self.balancer = bal
+        self.detectors = det
+        self.protection = prot
+        self.diag = diag
+        self.floor = floor
+        self._t_list = t_list
+        self.preset = name
+        self.doc = doc
+        self.soc0 = soc0
+        self.soc0_sigma = sigma
+        self.n_cells = n_cells
+        self._reset_run(det)
 
+    def _checked(self, n_cells, doc, soc0, soc0_sigma):
+        """(params, detector config, name, floor, soc0 sigma) of a configuration; ValueError "field: rule"."""
         if not (isinstance(n_cells, int) and 1 <= n_cells <= MAX_CELLS):
             raise ValueError("n_cells: must be 1..%d" % MAX_CELLS)
         if soc0 is not None and not (isfinite(soc0) and 0.0 <= soc0 <= 1.0):
@@ -113,6 +127,14 @@ class Bms:
         sigma = None
         if soc0 is not None:
             sigma = soc0_sigma if soc0_sigma is not None else SOC0_SIGMA_DEFAULT
+        return params, det_cfg, name, floor, sigma
+
+    def _build(self, n_cells, params, det_cfg, floor, soc0, sigma):
+        """The new string, built whole beside the running one; ValueError "memory: ..." if it does not fit."""
+        from bms.balance import R_OHM_DEFAULT as BAL_R_OHM  # until the board's configuration says (config/board.py)
+        from bms.detect.plating import build as build_detectors
+        from bms.est.estimator import CellEstimator
+
         try:
             ests = [CellEstimator(params, soc0) for _ in range(n_cells)]
             if sigma is not None:
@@ -138,19 +160,9 @@ class Bms:
             gc.collect()
             self.stats[pr.STAT_MEM_ERRORS] += 1
             raise ValueError("memory: %d cells do not fit beside the running string; it is kept" % n_cells)
-        # the swap: nothing below allocates or raises
-        self.estimators = ests
-        self.balancer = bal
-        self.detectors = det
-        self.protection = prot
-        self.diag = diag
-        self.floor = floor
-        self._t_list = t_list
-        self.preset = name
-        self.doc = doc
-        self.soc0 = soc0
-        self.soc0_sigma = sigma
-        self.n_cells = n_cells
+        return ests, bal, det, prot, diag, t_list
+
+    def _reset_run(self, det):
         self.t_est = -1  # u32 time of the last sample fed to the estimators
         self.t_s = 0.0  # monotonic seconds of estimator time (the detectors' clock: survives the u32 wrap)
         self.valid = False
@@ -203,6 +215,21 @@ class Bms:
         else:
             cond |= sm.C_UNTRUSTED
 
+        dt_s = self._estimate(t_ms, i_a, v_cell, t_list)
+        self.protection.update(dt_ms, i_a, v_cell, t_list, t_ms, events)
+        cond |= self._flow(i_a)
+        self.state = sm.next_state(self.state, cond)
+        flags = self._publish(v_cell)
+        self._log(events)
+        self.since_save_s += dt_s
+        if self.since_save_s >= self.settings["save_s"]:
+            self.persist()
+        return flags
+
+    def _estimate(self, t_ms, i_a, v_cell, t_list):
+        """Balancer, estimators, detectors on a trusted sample; returns the step integrated [s]."""
+        events = self.events
+        n = self.n_cells
         # time since the last estimator update: a gap is bridged (the filters' sigma grows), never integrated
         dt_est_ms = 0 if self.t_est < 0 else (t_ms - self.t_est) % U32
         self.t_est = t_ms
@@ -230,24 +257,23 @@ class Bms:
         self.valid = True
         for e in self.detectors.update(t_s, dt_s, i_a, v_cell, t_list, ests):
             events.append((e[0], e[1], e[2], t_ms, e[4]))
-        self.protection.update(dt_ms, i_a, v_cell, t_list, t_ms, events)
-        i_rest = 0.01 * ests[0].q_ah
+        return dt_s
+
+    def _flow(self, i_a):
+        """The state machine's current conditions: charging, discharging, a balancing resistor on."""
+        cond = 0
+        i_rest = 0.01 * self.estimators[0].q_ah
         if i_a > i_rest:
             cond |= sm.C_CHARGING
         elif i_a < -i_rest:
             cond |= sm.C_DISCHARGING
+        bal = self.balancer
         if bal is not None:
             for on in bal.on:
                 if on:
                     cond |= sm.C_BLEEDING
                     break
-        self.state = sm.next_state(self.state, cond)
-        flags = self._publish(v_cell)
-        self._log(events)
-        self.since_save_s += dt_s
-        if self.since_save_s >= self.settings["save_s"]:
-            self.persist()
-        return flags
+        return cond
 
     def _reject(self, kind, ch, x, t_ms):
         # fail safe: hold the estimate, both paths off, until the sensors look right again
@@ -333,6 +359,10 @@ class Bms:
         self._outputs()
         return flags
 
+    def publish_held(self):
+        """Publish limits without a sample (after a restore, a clear): the state decides, both paths may stay off."""
+        return self._publish(None)
+
     def _outputs(self):
         self.on_outputs(self.i_chg_max_a > 0.0, self.i_dis_max_a > 0.0)
 
@@ -351,56 +381,6 @@ class Bms:
             self.on_persist(self)
         except (OSError, MemoryError):
             self.stats[pr.STAT_STORE_ERRORS] += 1
-
-    def snapshot(self):
-        """What survives a reset (bms.core.store writes it): configuration, learned state, latched fault, log."""
-        cells = []
-        for e in self.estimators:
-            cells.append((e.soc, e.soc_sigma, e.q_ah))
-        doc = self.doc
-        if isinstance(doc, (bytes, bytearray)):
-            doc = bytes(doc).decode()
-        return {
-            "n": self.n_cells,
-            "doc": doc,
-            "soc0": self.soc0,
-            "soc0_sigma": self.soc0_sigma,
-            "config_version": self.config_version,
-            "cells": cells,
-            "cycles": self.ah_through / (2.0 * self.estimators[0].cap.q_ah) if self.estimators else 0.0,
-            "fault": self.latched,
-            "log": self.log,
-        }
-
-    def restore(self, snap):
-        """Bring a snapshot back after a reset. A snapshot that no longer configures (a firmware whose floor
-        moved, a heap that shrank) is dropped, except its latched fault: that always comes back."""
-        hook = self.on_persist
-        self.on_persist = _nothing  # restoring writes nothing
-        try:
-            try:
-                self.configure(snap["n"], snap["doc"], snap.get("soc0"), None, snap.get("soc0_sigma"))
-                cells = snap.get("cells") or ()
-                if len(cells) == self.n_cells:
-                    for k in range(self.n_cells):
-                        soc, sigma, q = cells[k]
-                        e = self.estimators[k]
-                        sigma = (sigma * sigma + RESTORE_SIGMA * RESTORE_SIGMA) ** 0.5
-                        e.restore(soc, sigma, q)
-                self.ah_through = float(snap.get("cycles", 0.0)) * 2.0 * self.estimators[0].cap.q_ah
-            except (ValueError, KeyError, TypeError):
-                pass
-            self.config_version = max(self.config_version, int(snap.get("config_version", 0)))
-            self.stats[pr.STAT_CONFIG_VERSION] = self.config_version
-            fault = snap.get("fault")
-            if fault:
-                self.latched = (fault[0], fault[1], fault[2])
-                self.state = sm.FAULT
-            log = snap.get("log") or ()
-            self.log = [tuple(e) for e in log][-N_LOG:]
-        finally:
-            self.on_persist = hook
-        self._publish(None)
 
     def estimate_payload(self):
         ests = self.estimators

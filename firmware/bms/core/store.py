@@ -74,3 +74,63 @@ class Store:
         self.seq += 1
         self.slot = target
         return data
+
+
+# ---- what a Bms keeps (bms.core.app.Bms) --------------------------------------------------------------------------
+RESTORE_SIGMA = 0.02  # added (in quadrature) to a restored SoC: the time the board was off is unknown
+
+
+def snapshot(bms):
+    """What survives a reset: configuration, learned state (SoC, sigma, capacity per cell, throughput), the latched
+    fault, the event log."""
+    cells = []
+    for e in bms.estimators:
+        cells.append((e.soc, e.soc_sigma, e.q_ah))
+    doc = bms.doc
+    if isinstance(doc, (bytes, bytearray)):
+        doc = bytes(doc).decode()
+    return {
+        "n": bms.n_cells,
+        "doc": doc,
+        "soc0": bms.soc0,
+        "soc0_sigma": bms.soc0_sigma,
+        "config_version": bms.config_version,
+        "cells": cells,
+        "cycles": bms.ah_through / (2.0 * bms.estimators[0].cap.q_ah),
+        "fault": bms.latched,
+        "log": bms.log,
+    }
+
+
+def restore(bms, snap):
+    """Bring a snapshot back after a reset. A configuration that no longer configures (a firmware whose floor
+    moved, a heap that shrank) is dropped; the latched fault and the configuration version always come back."""
+    from bms.core import state as sm
+
+    hook = bms.on_persist
+    bms.on_persist = _nothing  # restoring writes nothing
+    try:
+        try:
+            bms.configure(snap["n"], snap["doc"], snap.get("soc0"), None, snap.get("soc0_sigma"))
+            cells = snap.get("cells") or ()
+            if len(cells) == bms.n_cells:
+                for k in range(bms.n_cells):
+                    soc, sigma, q = cells[k]
+                    bms.estimators[k].restore(soc, (sigma * sigma + RESTORE_SIGMA * RESTORE_SIGMA) ** 0.5, q)
+            bms.ah_through = float(snap.get("cycles", 0.0)) * 2.0 * bms.estimators[0].cap.q_ah
+        except (ValueError, KeyError, TypeError):
+            pass
+        bms.config_version = max(bms.config_version, int(snap.get("config_version", 0)))
+        bms.stats[10] = bms.config_version  # protocol.STAT_CONFIG_VERSION
+        fault = snap.get("fault")
+        if fault:
+            bms.latched = (fault[0], fault[1], fault[2])
+            bms.state = sm.FAULT
+        bms.log = [tuple(e) for e in snap.get("log") or ()][-16:]
+    finally:
+        bms.on_persist = hook
+    bms.publish_held()
+
+
+def _nothing(*args):
+    pass
