@@ -170,9 +170,16 @@ class BoardLink:
         self._command(pr.CLEAR_FAULT)
 
     def to_repl(self):
-        """Hand the board's serial line back to its REPL (before mpremote copies files)."""
+        """Hand the board's serial line back to its REPL (before mpremote copies files); signed like CONFIG, unless
+        the board has no key (it then guards nothing a reset would not reach)."""
+        if self._counter is None:
+            self.hello()
+        if self.key is None and self._key_id == b"\0\0\0\0":
+            self.request(pr.TO_REPL, b"", pr.ACK)
+            return
         self._command(pr.TO_REPL)
 
+    repl = to_repl  # the flash's name for it
     def sample(self, t_ms: int, i_a: float, v_cell, t_c):
         """Inject one sample; returns (estimate dict, [Event])."""
         p, extra = self.request(pr.SAMPLE, pr.pack_sample(t_ms, i_a, v_cell, t_c), pr.ESTIMATE)

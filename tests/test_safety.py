@@ -243,6 +243,15 @@ def test_a_config_signed_with_another_key_or_replayed_is_refused():
     assert "replayed" in pr.unpack_nack(replies[-1][2])[2] and bms.config_version == 3 and bms.n_cells == 3
 
 
+def test_a_board_without_key_returns_to_its_repl_unsigned_and_one_with_a_key_does_not():
+    import bms.comm.service as service
+
+    for session, want in ((Session(None), service.REPL), (Session(Auth(KEY)), None)):
+        it = iter(pr.encode_frame(pr.TO_REPL, 1))
+        out = bytearray()
+        assert serve(Bms(), lambda: next(it, -1), out.extend, session) == want
+
+
 def test_a_board_without_key_refuses_safety_frames_but_answers_reads():
     frames = _config_frames(1, 2, "nvp-bare-cu") + [pr.encode_frame(pr.HELLO, 9), pr.encode_frame(pr.STATS_REQUEST, 10)]
     replies, bms, _ = _serve(frames, session=Session(None))

@@ -61,6 +61,15 @@ def _config(bms, session, payload):
     bms.configure(n, bytes(doc), soc0 if isfinite(soc0) else None, None, soc0_sigma if isfinite(soc0_sigma) else None)
 
 
+def publish(bms, seq, send):
+    """The frames one sample produces: its EVENTs, then the ESTIMATE (answering a SAMPLE, or unasked on a pack
+    that samples itself: bms.hal.pack)."""
+    for e in bms.events:
+        send(pr.EVENT, seq, pr.pack_event(e[0], e[1], e[2], e[3], e[4]))
+        bms.stats[9] += 1
+    send(pr.ESTIMATE, seq, bms.estimate_payload())
+
+
 def handle_frame(bms, msg_type, seq, payload, send, session=None):
     """Act on one valid frame; send(type, seq, payload) emits replies. Never raises on payload content."""
     st = bms.stats
@@ -74,10 +83,7 @@ def handle_frame(bms, msg_type, seq, payload, send, session=None):
             send(pr.NACK, seq, pr.pack_nack(msg_type, pr.NACK_BAD_PAYLOAD, str(e)))
             return
         bms.on_sample(t_ms, i_a, v_cell, t_c)
-        for e in bms.events:
-            send(pr.EVENT, seq, pr.pack_event(e[0], e[1], e[2], e[3], e[4]))
-            st[9] += 1
-        send(pr.ESTIMATE, seq, bms.estimate_payload())
+        publish(bms, seq, send)
     elif msg_type == pr.HELLO:
         from bms import VERSION
 
@@ -95,6 +101,8 @@ def handle_frame(bms, msg_type, seq, payload, send, session=None):
                 session.stage(payload)
             elif msg_type == pr.CONFIG:
                 _config(bms, session, payload)
+            elif msg_type == pr.TO_REPL and session.auth is None:
+                session.repl = True  # a board with no key guards nothing a reset to its REPL would not reach
             else:
                 session.check(msg_type, payload)
                 bms.persist()

@@ -64,8 +64,10 @@ def load_cell(doc):
 
 class Bms:
     def __init__(self, n_cells=1, preset=DEFAULT_PRESET, soc0=None, soc0_sigma=None, settings=None, chemistry_lock=None,
-                 cell=None):
+                 cell=None, bal_r_ohm=None):
+        """bal_r_ohm: the board's balancing resistor per cell (bms.config.board; None: balance.R_OHM_DEFAULT)."""
         self.stats = [0] * pr.N_STATS
+        self.bal_r_ohm = bal_r_ohm
         self.settings = dg.settings(settings)
         self.chemistry_lock = chemistry_lock  # provisioned with the key: a CONFIG of another chemistry is refused
         self.on_outputs = _nothing  # fn(charge_enable, discharge_enable), the board's switches (bms.hal)
@@ -131,7 +133,7 @@ class Bms:
 
     def _build(self, n_cells, params, det_cfg, floor, soc0, sigma):
         """The new string, built whole beside the running one; ValueError "memory: ..." if it does not fit."""
-        from bms.balance import R_OHM_DEFAULT as BAL_R_OHM  # until the board's configuration says (config/board.py)
+        from bms.balance import R_OHM_DEFAULT
         from bms.detect.plating import build as build_detectors
         from bms.est.estimator import CellEstimator
 
@@ -141,7 +143,8 @@ class Bms:
                 for e in ests:
                     e.ekf.P[0] = sigma * sigma
                     e.soc_sigma = sigma
-            bal, det = build_detectors(n_cells, params, det_cfg, BAL_R_OHM)
+            bal_r_ohm = self.bal_r_ohm if self.bal_r_ohm is not None else R_OHM_DEFAULT
+            bal, det = build_detectors(n_cells, params, det_cfg, bal_r_ohm)
             prot = Protection(params)
             diag = dg.Diag(n_cells, floor, params["q_ah"], self.settings)
             t_list = [25.0] * n_cells
