@@ -15,7 +15,7 @@ What is taken from where (docs/cells.md has the reasoning):
   RC pairs         least squares (scipy) of the whole recording's voltage with the OCV table, R0 and one or two RC
                    pairs; two only when they fit clearly better
   noise            sigma_v from the residual at rest, sigma_v_per_a from the residual's growth with current
-  limits           the recorded voltage range (a margin beyond it), currents of at least 1C charge and 2C discharge:
+  limits           the recorded voltage range (a margin beyond it), currents of at least C/2 charge and 2C discharge:
                    put the datasheet's in the file where they differ
 Per temperature the resistances go into the file as tables; the file's loader fits the Arrhenius law (with one
 temperature only, an activation energy of 30 kJ/mol is assumed and said so).
@@ -400,8 +400,8 @@ def fit(recs: list[Recording], capacity_ah: float | None = None, name: str = "fi
                   "q_soc_per_s": float("%.3g" % ((offset_sigma / capacity_ah) ** 2 / 3600.0))},
         "current_sensor": {"offset_sigma_a": float("%.3g" % offset_sigma)},
         "limits": {"v_min": round(float(np.min(v_all)) - 0.05, 3), "v_max": round(float(np.max(v_all)) + 0.02, 3),
-                   "i_chg_max_a": float("%.3g" % max(float(np.max(i_all)), capacity_ah)),
-                   "i_dis_max_a": float("%.3g" % max(-float(np.min(i_all)), 2.0 * capacity_ah))},
+                   "i_chg_max_a": float("%.3g" % (0.999 * max(float(np.max(i_all)), 0.5 * capacity_ah))),
+                   "i_dis_max_a": float("%.3g" % (0.999 * max(-float(np.min(i_all)), 2.0 * capacity_ah)))},
         "source": {"made_by": "nabms fit", "data": [f.rec.path for f in fits], "notes": "; ".join(notes),
                    "fit_rms_v": round(float(np.sqrt(np.mean(np.concatenate(
                        [(f.v_model - f.rec.v.mean(axis=1)) ** 2 for f in fits])))), 5)},

@@ -2,9 +2,9 @@
 
 Targets:
   (default)         in-process: bms.core.app.Bms exactly as a board runs it, on CPython (fast)
-  --target virtual  the firmware on the MicroPython unix port behind a pseudo-terminal (hil.virtual_board); the
-                    cell file goes onto the board's filesystem as cell.json, which main.py boots on
-  --port P          a real board over its serial line; it must run the cell (nabms flash --cell CELL.json)
+  --target virtual  the firmware on the MicroPython unix port behind a pseudo-terminal (hil.virtual_board)
+  --port P          a real board over its serial line (its key in the host's key store: nabms flash provisions it)
+The cell file reaches a board over the link (chunked, signed CONFIG: it takes effect whole or not at all).
 Writes, as the replay goes (an interrupted replay keeps what was done, summary.json says "aborted"):
   DIR/estimates.csv  time_s, then per cell soc, soc_sigma, capacity_ah, v_pred (suffixed _<k> for several cells),
                      then flags, i_chg_max_a, i_dis_max_a
@@ -19,9 +19,7 @@ import csv
 import json
 import math
 import os
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -50,12 +48,9 @@ class _InProcess:
         from bms.core.app import Bms
 
         try:
-            extra = {} if soc0_sigma is None else {"soc0_sigma": soc0_sigma}
-            self.bms = Bms(n_cells, soc0=soc0, cell=params, **extra)
+            self.bms = Bms(n_cells, soc0=soc0, soc0_sigma=soc0_sigma, cell=params)
         except ValueError as e:
             raise ReplayError("the firmware refused the configuration: %s" % e)
-        except TypeError:  # a firmware from before the start's sigma
-            raise ReplayError("this firmware takes no --soc0-sigma")
 
     def step(self, t_ms, i_a, v, t_c):
         from bms.core import events as ev
@@ -81,29 +76,26 @@ class _InProcess:
 
 
 class _Link:
-    """A board over a serial line (a real one, or the virtual board's pty)."""
+    """A board over a serial line (a real one, or the virtual board's pty); the cell file goes over the link as a
+    chunked, signed CONFIG and takes effect whole or not at all."""
 
-    def __init__(self, port: str, params: dict, n_cells: int, soc0, board=None):
+    def __init__(self, port: str, cell_path: str, n_cells: int, soc0, soc0_sigma=None, board=None):
         from host.link import BoardLink, LinkError
 
         self.board = board
         self.LinkError = LinkError
+        self.link = None
         try:
             self.link = BoardLink(port, timeout_s=5.0)
-            hello = self.link.hello()
+            self.link.hello()
         except (LinkError, OSError) as e:
             self.close()
             raise ReplayError("no board answering on %s: %s" % (port, e))
-        if hello["preset"] != params["name"]:
-            self.close()
-            raise ReplayError("the board on %s runs cell %r, not %r: flash it with `nabms flash --port %s --cell "
-                              "CELL.json` (a cell over the link needs chunked CONFIG)" % (port, hello["preset"],
-                                                                                          params["name"], port))
         try:
-            self.link.configure(n_cells, params["name"], soc0)
+            self.link.configure(n_cells, Path(cell_path).read_bytes(), soc0, soc0_sigma)
         except LinkError as e:
             self.close()
-            raise ReplayError("the board refused the configuration: %s" % e)
+            raise ReplayError("the board refused the cell: %s" % e)
 
     def step(self, t_ms, i_a, v, t_c):
         try:
@@ -123,27 +115,20 @@ class _Link:
 
     def close(self):
         try:
-            self.link.close()
-        except Exception:
+            if self.link is not None:
+                self.link.close()
+        except Exception:  # closing a line that is already gone
             pass
         if self.board is not None:
             self.board.stop()
 
 
-def _virtual(params: dict, n_cells: int, soc0, cell_path: str):
-    """A virtual board whose filesystem holds the firmware and the cell file as cell.json."""
-    from hil.virtual_board import FIRMWARE, VirtualBoard
+def _virtual(cell_path: str, n_cells: int, soc0, soc0_sigma):
+    """A virtual board (the MicroPython unix port behind a pty), configured with the cell over the link."""
+    from hil.virtual_board import VirtualBoard
 
-    root = Path(tempfile.mkdtemp(prefix="nabms-replay-"))
-    for name in ("main.py", "bms", "cells"):
-        os.symlink(FIRMWARE / name, root / name)
-    shutil.copyfile(cell_path, root / "cell.json")
-    board = VirtualBoard(root=root).start()
-    time.sleep(0.3)
-    try:
-        return _Link(board.port, params, n_cells, soc0, board)
-    finally:
-        shutil.rmtree(root, ignore_errors=True)  # the board has read it at boot
+    board = VirtualBoard().start()
+    return _Link(board.port, cell_path, n_cells, soc0, soc0_sigma, board)
 
 
 def replay(rec: Recording, params: dict, out: Path, soc0=None, target="inprocess", port=None, cell_path=None,
@@ -152,9 +137,9 @@ def replay(rec: Recording, params: dict, out: Path, soc0=None, target="inprocess
     summary."""
     n = rec.n_cells
     if target == "virtual":
-        fw = _virtual(params, n, soc0, cell_path)
+        fw = _virtual(cell_path, n, soc0, soc0_sigma)
     elif port:
-        fw = _Link(port, params, n, soc0)
+        fw = _Link(port, cell_path, n, soc0, soc0_sigma)
     else:
         fw = _InProcess(params, n, soc0, soc0_sigma)
     out.mkdir(parents=True, exist_ok=True)
@@ -303,7 +288,7 @@ def add_parser(sub) -> None:
     p.add_argument("--cell", required=True, help="the cell file (nabms fit writes one)")
     p.add_argument("--soc0", type=float, help="the SoC at the first sample, if known (default: from its voltage)")
     p.add_argument("--soc0-sigma", type=float, help="how sure --soc0 is (1 sigma, a fraction; default: the "
-                                                    "firmware's); in-process only")
+                                                    "firmware's)")
     p.add_argument("--out", default="replay", help="folder for estimates.csv, events.csv, summary.json, replay.png")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--target", choices=("inprocess", "virtual"), default="inprocess",
