@@ -383,6 +383,16 @@ def plot_roc(roc, cfg_ref, out_dir):
     return paths
 
 
+def _with_progress(results, n, t0):
+    """The results in order, a line on stderr as each scenario ends (a suite takes minutes to hours)."""
+    out = []
+    for r in results:
+        out.append(r)
+        print("scenario %d/%d %s done (%.0f s)" % (len(out), n, r["name"], time.time() - t0), file=sys.stderr,
+              flush=True)
+    return out
+
+
 def _fmt(x, spec):
     return "-" if x is None else format(x, spec)
 
@@ -457,9 +467,9 @@ def main(argv=None):
         import multiprocessing
 
         with multiprocessing.Pool(args.jobs) as pool:
-            results = pool.map(run_scenario, suite, chunksize=1)
+            results = _with_progress(pool.imap(run_scenario, suite, chunksize=1), len(suite), t0)
     else:
-        results = [run_scenario(sc) for sc in suite]
+        results = _with_progress(map(run_scenario, suite), len(suite), t0)
     wall = time.time() - t0
     if args.dump:
         import pickle
