@@ -82,7 +82,7 @@ def test_firmware_side_module_passes_on_the_cortex_m3(board, module, romfs):
 # firmware: a 1-cell SAMPLE round trip takes ~11 ms against ~1 ms of emulated work), so make test runs each
 # scenario up to the moment it proves (-m slow: whole)
 DEMO_STEPS = 2400  # the 10-min rest and the first 30 min of the C/2 charge
-FLOAT32_SOC_TOL = 1e-3
+FLOAT32_SOC_TOL = 1e-4  # measured: 1e-6 (the log's resolution) over the 2,400 samples
 SOFT_SHORT_STEPS = 4600  # through the 1C charge (0.5C allowed) and the rest after it, where the alarm comes
 
 
