@@ -57,6 +57,9 @@ def _cmd_virtual(args):
         if args.mpy:
             build_image(root)
         with VirtualBoard(root=root) as board:
+            from hil.keys import remember
+
+            remember(board.key, persist=True)  # other processes (nabms run --port) find its key in the key store
             print(board.port, flush=True)
             try:
                 while board.alive():

@@ -7,16 +7,8 @@
 load() checks every field (ValueError "<field path>: <rule>", e.g. "ocv.mean_v[3]: must be above the value
 before it (3.39 after 3.4)"; unknown keys are refused, so a typo cannot pass silently) and reduces the file to the
 flat parameter dict of bms.config.cell (what the estimator and the protections take), filling estimator tuning
-from bms.config.cell.DEFAULTS where the file is silent. Reductions, each because the estimator's model has one
-form only:
-  * OCV tables at several temperatures -> the table at 25 degC (interpolated) + a mean dOCV/dT (least squares)
-    unless ocv.docv_dt_v_per_k is given; charge/discharge branches -> their mean, hysteresis = half the median gap
-    unless ocv.hysteresis.m_v is given.
-  * R0, RC given per temperature (and per SoC band) -> the median over SoC bands, then an Arrhenius line
-    (ln R vs 1/T) through the temperatures: R at the reference temperature and the activation energy, unless the
-    activation energy is given.
-  * two RC pairs -> one with R1 = Ra + Rb and tau1 = (Ra*tau_a + Rb*tau_b) / R1: the same final polarisation and
-    the same area under the relaxation.
+from bms.config.cell.DEFAULTS where the file is silent. The estimator's model has one form only, so tables over
+temperature, charge/discharge branches and two RC pairs are reduced to it (docs/cells.md says how).
 Runs on MicroPython (no CPython-only modules).
 """
 from math import exp, log

@@ -30,7 +30,9 @@ I_ABS_MAX = 10000.0
 V_ABS_MAX = 100.0
 DT_MAX = 1.0e6
 REST_ANCHOR_S = 120.0
-LOAD_MEMORY_S = 120.0  # time constant of the recent mean current that keeps R raised after a load
+LOAD_MEMORY_S = 120.0
+GAP_SOC_PER_H = 0.01  # SoC sigma per hour of a gap: an unmeasured current of C/100 (bms.core.app bridges gaps)
+GAP_VAR_MAX = 0.25  # time constant of the recent mean current that keeps R raised after a load
 
 
 def soc_from_ocv(m, v, t_c):
@@ -123,6 +125,23 @@ class CellEstimator:
         self.nis = e.nis
         self.n_rejected = e.n_rejected
         return ok
+
+    def bridge_gap(self, dt_s):
+        # A stretch without trusted samples (board asleep, link lost, time jump): nothing is integrated over
+        # it; the SoC variance grows by the drift process noise plus GAP_SOC_PER_H of unknown current per hour.
+        e = self.ekf
+        dt_s = _clip(dt_s, 0.0, DT_MAX)
+        e.P[0] = min(e.P[0] + e.q[0] * dt_s + (GAP_SOC_PER_H * dt_s / 3600.0) ** 2, GAP_VAR_MAX)
+        self.soc_sigma = sqrt(e.P[0])
+
+    def restore(self, soc, soc_sigma, q_ah):
+        # State saved before a reset (bms.core.store): SoC with its sigma, the learned capacity.
+        e = self.ekf
+        self._need_init = False
+        e.x[0] = self.soc = _clip(soc, 0.0, 1.0)
+        e.P[0] = _clip(soc_sigma, 1e-3, 0.5) ** 2
+        self.soc_sigma = sqrt(e.P[0])
+        self.cap.q_ah = self.q_ah = _clip(q_ah, self.cap.q_min, self.cap.q_max)
 
     def _reseed(self, i_a, v_cell, t_c):
         # The filter re-synced after n_resync gated measurements in a row: it is lost. An EKF
