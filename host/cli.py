@@ -6,6 +6,8 @@
   nabms virtual-board [--mpy]   start a virtual board and print its serial port path (Ctrl-C stops it);
                                 --mpy runs the image `flash` copies (bms/*.mpy) instead of the source tree;
                                 --target qemu: the emulated Cortex-M3 (MicroPython 1.29, float32), firmware in ROMFS
+  nabms fit DATA... [--capacity-ah Q] [--out CELL.json]   characterisation recordings -> a cell file
+  nabms replay DATA --cell CELL.json [--soc0 X] [--out DIR]   a recording through the firmware
   nabms flash --port P [--source] [--board F] [--cell C] [--romfs] [--arch A]   copy the firmware to a board
                                 (main.py, bms/ as .mpy or --source .py, board.json, cell.json), start it
                                 and check that HELLO reports this firmware's version; --romfs-image OUT: the
@@ -114,6 +116,10 @@ def main(argv=None):
     p.add_argument("--arch", help="mpy-cross -march for the hot modules (armv6m: Pico, armv7m: M3, xtensawin: "
                    "ESP32); default: bytecode only")
     p.set_defaults(fn=_cmd_flash)
+    from host import fit, replay
+
+    fit.add_parser(sub)
+    replay.add_parser(sub)
     p = sub.add_parser("virtual-board")
     p.add_argument("--mpy", action="store_true", help="run the precompiled image that flash copies")
     p.add_argument("--target", choices=("unix", "qemu"), default="unix",
