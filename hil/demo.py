@@ -134,7 +134,7 @@ def headline(s, where):
         else:
             lines.append("  alarm          : %s alarm on cell %d, %.2f h after onset" % (d["alarm_kind"], d["cell"], d["alarm_delay_s"] / 3600))
             if d.get("charge_limit_after_a") is not None:
-                lines.append("  charge limit   : %.2f A in the hour before the alarm -> at most %.2f A after it" % (d["charge_limit_before_a"] or 0.0, d["charge_limit_after_a"]))
+                lines.append("  charge limit   : %.2f A in the hour before the alarm -> at most %.2f A in the hour after it" % (d["charge_limit_before_a"] or 0.0, d["charge_limit_after_a"]))
     lines.append("  balancing      : %.0f cell-minutes of bleed" % (s["bleed_cell_s"] / 60))
     n_ok = sum(v["passed"] for v in s["verdicts"])
     lines.append("  criteria       : %d of %d passed" % (n_ok, len(s["verdicts"])))

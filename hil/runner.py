@@ -88,7 +88,7 @@ def build(sc: dict):
 
 def detections(rec, labels, events):
     """Per injected fault: the first warning/alarm on its cell after onset (delay), and the charge limit's action
-    (the highest limit in the hour before the alarm and the highest after it)."""
+    (the highest limit in the hour before the alarm and in the hour after it)."""
     out = []
     for lab in labels or ():
         if lab["source"] != "injected":
@@ -103,7 +103,7 @@ def detections(rec, labels, events):
         if d["alarm_delay_s"] is not None and len(rec.t_s):
             t_al = lab["t_start_s"] + d["alarm_delay_s"]
             before = (rec.t_s < t_al) & (rec.t_s >= t_al - 3600.0)
-            after = rec.t_s > t_al
+            after = (rec.t_s > t_al) & (rec.t_s <= t_al + 3600.0)
             d["charge_limit_before_a"] = float(np.max(rec.i_chg_max_a[before])) if np.any(before) else None
             d["charge_limit_after_a"] = float(np.max(rec.i_chg_max_a[after])) if np.any(after) else None
         out.append(d)
