@@ -172,9 +172,17 @@ def write_html_report(path, rec, summary, verdicts, labels, title):
         ["SoC RMSE / max, whole run", "%s / %s" % (fmt(summary.get("soc_rmse")), fmt(summary.get("soc_max_err")))],
         ["throughput", "%.0f samples/s (%.1f s wall)" % (summary["samples_per_s"], summary["wall_s"])],
     ]
-    for line in summary.get("headline", []):
-        head.append(line)
-    sections = [("Summary", html_table(["", ""], head))]
+    for d in summary.get("detections", []):
+        what = "%s on cell %d from t = %.2f h (%.4g %s)" % (d["fault"].replace("_", " "), d["cell"], d["onset_s"] / 3600, d["magnitude"], d["unit"])
+        if d["alarm_delay_s"] is None:
+            head.append([what, "no alarm on that cell" + ("" if d["warning_delay_s"] is None else
+                                                          "; %s warning after %.2f h" % (d["warning_kind"], d["warning_delay_s"] / 3600))])
+        else:
+            lim = ""
+            if d.get("charge_limit_after_a") is not None and d.get("charge_limit_before_a") is not None:
+                lim = "; charge limit %.2f A (hour before) -> at most %.2f A (hour after)" % (d["charge_limit_before_a"], d["charge_limit_after_a"])
+            head.append([what, "%s alarm after %.2f h%s" % (d["alarm_kind"], d["alarm_delay_s"] / 3600, lim)])
+    sections = [("Summary", html_table(["figure", "value"], head))]
     sections.append(("Verdict per criterion", html_table(["criterion", "result", "reason"], verdict_rows(verdicts),
                                                          ["pass" if v["passed"] else "fail" for v in verdicts], "verdicts")))
     if len(rec.t_s):

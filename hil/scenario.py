@@ -4,6 +4,7 @@ A scenario is JSON (hil/scenarios/*.json); every key is checked, a typo is refus
 
   name, description
   slow      true: a long run (its pytest case is marked slow)
+  known_failure  what the firmware gets wrong in this scenario today (its pytest case is an expected failure)
   cell      keyword arguments of sim.pack.Pack (cathode, interphase, n_cells, q_ah, t_amb_c, seed, soc0, spread,
             faults: sim.faults specs)
   sensors   keyword arguments of sim.sensors.SensorModel (faults: sensor fault specs)
@@ -15,6 +16,8 @@ A scenario is JSON (hil/scenarios/*.json); every key is checked, a typo is refus
                                        in place of "i_a" is scaled by the cell's q_ah (charge > 0)
               {"experiment": ["Charge at C/2 until 3.7 V", "Rest for 30 minutes", ...], "repeat": n}
                                        steps in PyBaMM's words (see parse_step)
+              {"ignore_limits": {"<builder>": {kwargs}}}
+                                       a charger or load that disobeys the BMS (to provoke its protections)
               {"csv": {"path": "current.csv", "repeat": false, "sign": "charge-positive"}}
                                        a user's current against time (columns time_s and current_a, or
                                        "Time [s]" and "Current [A]"; path relative to the scenario file)
@@ -43,7 +46,7 @@ from sim.sensors import SensorModel
 
 SCENARIOS = Path(__file__).resolve().parent / "scenarios"
 _BUILDERS = {"cc": profiles.cc, "cccv": profiles.cccv, "rest": profiles.rest, "drive": profiles.drive, "hppc": profiles.hppc, "gitt": profiles.gitt, "cycles": profiles.cycles}
-TOP_KEYS = {"name", "description", "slow", "cell", "sensors", "firmware", "dt_s", "max_t_s", "profile", "criteria"}
+TOP_KEYS = {"name", "description", "slow", "known_failure", "cell", "sensors", "firmware", "dt_s", "max_t_s", "profile", "criteria"}
 FIRMWARE_KEYS = {"preset", "soc0"}
 CRITERIA_KEYS = {"min_samples", "soc_rmse_max", "soc_max_err_max", "soc_rmse_converged_max", "coverage_2sigma_min",
                  "forbidden_events", "required_events", "events", "no_events_on_healthy", "charge_limit"}
@@ -265,6 +268,20 @@ def csv_profile(path, sign="charge-positive", repeat=False):
     return profiles.from_function(current, duration_s=None if repeat else period)
 
 
+class _Disobedient(profiles.Profile):
+    """A segment that ignores the BMS's current limits."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+
+    def __call__(self, t_s, st, i_chg_max_a=None, i_dis_max_a=None):
+        return self.inner(t_s, st, None, None)
+
+    def done(self, t_s, st):
+        return self.inner.done(t_s, st)
+
+
 def build_profile(steps, q_ah: float, where: str = "profile", base_dir=None):
     segs = []
     for k, step in enumerate(steps):
@@ -292,6 +309,10 @@ def build_profile(steps, q_ah: float, where: str = "profile", base_dir=None):
         if len(step) != 1:
             raise ScenarioError("%s must be one {builder: {kwargs}} pair, got keys %s" % (w, sorted(step)))
         (name, kwargs), = step.items()
+        if name == "ignore_limits":
+            inner = build_profile([kwargs], q_ah, where, base_dir).segments[0]
+            segs.append(_Disobedient(inner))
+            continue
         if name == "csv":
             _check_keys(w + ": csv", kwargs, {"path", "sign", "repeat"})
             path = Path(kwargs.get("path", ""))
@@ -326,6 +347,10 @@ def _matches(e, kind, cell=None, severity=None):
     return e.kind_name == kind and (cell is None or ecell == cell) and _sev_at_least(e, severity)
 
 
+def event_text(e):
+    return "%s %s on %s at t = %.0f s" % (e.kind_name, e.severity_name, "the string" if e.cell == 0xFF else "cell %d" % e.cell, e.t_ms / 1000.0)
+
+
 def faulty_cells(labels, sensor_faults=()):
     """Cells with a fault of their own: injected or grown by the physics, or a sensor fault on the cell."""
     cells = {lab["cell"] for lab in labels or ()}
@@ -353,10 +378,10 @@ def judge(summary: dict, events, criteria: dict, rec=None, labels=(), sensor_fau
                 "never converged" if x is None else "%s = %.2f %%" % (metric, 100 * x))
     for kind in criteria.get("forbidden_events", []):
         hits = [e for e in events if e.kind_name == kind]
-        add("no %s event" % kind, not hits, "none" if not hits else "%d raised, first %r" % (len(hits), hits[0]))
+        add("no %s event" % kind, not hits, "none" if not hits else "%d raised, first %s" % (len(hits), event_text(hits[0])))
     for kind in criteria.get("required_events", []):
         hits = [e for e in events if e.kind_name == kind]
-        add("%s event raised" % kind, hits, "first %r" % hits[0] if hits else "never raised")
+        add("%s event raised" % kind, hits, "first %s" % event_text(hits[0]) if hits else "never raised")
     for c in criteria.get("events", []):
         kind, cell, sev = c["kind"], c.get("cell"), c.get("severity")
         hits = [e for e in events if _matches(e, kind, cell, sev)]
@@ -382,7 +407,7 @@ def judge(summary: dict, events, criteria: dict, rec=None, labels=(), sensor_fau
         hits = [e for e in events if e.kind_name in kinds and e.cell != 0xFF and e.cell not in bad_cells]
         add("no %s on healthy cells" % "/".join(kinds), not hits,
             "healthy cells: all but %s; %s" % (sorted(bad_cells) or "none",
-                                              "quiet" if not hits else "%d raised, first %r" % (len(hits), hits[0])))
+                                              "quiet" if not hits else "%d raised, first %s" % (len(hits), event_text(hits[0]))))
     for c in criteria.get("charge_limit", []):
         a = c["after"]
         name = "charge limit <= %.3g A within %.0f s of %s%s%s" % (
