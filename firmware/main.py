@@ -9,10 +9,25 @@ from bms.core import app
 from bms.hal import stdio as board
 
 
+def boot_bms():
+    # `nabms flash --cell CELL.json` puts the user's cell file beside main.py; without one (or if the file is
+    # refused) the board starts on the default preset, and HELLO names which cell it runs
+    try:
+        here = __file__.rsplit("/", 1)[0] + "/" if "/" in __file__ else ""
+    except NameError:
+        here = ""
+    try:
+        from bms.config import cellfile
+
+        return app.Bms(cell=cellfile.load(here + "cell.json"))
+    except (OSError, ValueError, MemoryError):
+        return app.Bms()
+
+
 def main():
     compat.disable_ctrl_c()
     port = board.StdioPort()
-    service.serve(app.Bms(), port.read_byte, port.write)
+    service.serve(boot_bms(), port.read_byte, port.write)
 
 
 main()

@@ -74,11 +74,19 @@ _rm('bms')
 
 
 def _cmd_flash(args):
+    if args.cell:
+        from bms.config import cellfile
+
+        try:
+            cellfile.load(args.cell)
+        except ValueError as e:
+            print("nabms flash: %s" % e, file=sys.stderr)
+            return 2
     # main.py at the root, the package beside it: the board imports `bms` from its root filesystem
     mp = [sys.executable, "-m", "mpremote", "connect", args.port]
     with tempfile.TemporaryDirectory() as tmp:
         if args.source:
-            files = sorted((FIRMWARE / "bms").rglob("*.py"))
+            files = sorted((FIRMWARE / "bms").rglob("*.py")) + sorted((FIRMWARE / "cells").glob("*.json"))
             root, main_py, other = FIRMWARE, FIRMWARE / "main.py", ".mpy"
         else:
             r = subprocess.run(mp + ["exec", "import sys; print(getattr(sys.implementation, '_mpy', 0))"],
@@ -91,6 +99,8 @@ def _cmd_flash(args):
             subprocess.run(mp + ["fs", "mkdir", ":" + d.as_posix()], check=False)
             subprocess.run(mp + ["fs", "cp"] + [str(f) for f in files if f.parent.relative_to(root) == d]
                            + [":" + d.as_posix() + "/"], check=True)
+        if args.cell:  # validated at the top, before anything was copied: the board boots on it
+            subprocess.run(mp + ["fs", "cp", args.cell, ":cell.json"], check=True)
         subprocess.run(mp + ["fs", "cp", str(main_py), ":main.py"], check=True)
     print("flashed main.py and %d %s modules to %s" % (len(files), "source" if args.source else ".mpy", args.port))
     return 0
@@ -129,6 +139,7 @@ def main(argv=None):
         p.add_argument("--port", required=True)
         if name == "flash":
             p.add_argument("--source", action="store_true", help="copy bms/*.py instead of precompiled .mpy")
+            p.add_argument("--cell", help="a cell file (nabms fit writes one) the board boots on, as :cell.json")
         p.set_defaults(fn=fn)
     p = sub.add_parser("virtual-board")
     p.add_argument("--mpy", action="store_true", help="run the precompiled image that flash copies")

@@ -49,7 +49,8 @@ def _compile(src: Path, out: str) -> None:
 
 
 def build_image(dest: Path, src: Path = FIRMWARE) -> list[Path]:
-    """Write dest/main.py and dest/bms/**/*.mpy (one per bms/**/*.py, subpackages kept); return the files written.
+    """Write dest/main.py, dest/bms/**/*.mpy (one per bms/**/*.py, subpackages kept) and dest/cells/*.json (the
+    presets' cell files); return the files written, main.py last.
     main.py is compiled too, as a check only (the board runs it as source).
 
     Raises RuntimeError naming the module when mpy-cross rejects one (a syntax error, a construct MicroPython
@@ -60,6 +61,11 @@ def build_image(dest: Path, src: Path = FIRMWARE) -> list[Path]:
         out = dest / f.relative_to(src).with_suffix(".mpy")
         out.parent.mkdir(parents=True, exist_ok=True)
         _compile(f, str(out))
+        written.append(out)
+    for f in sorted((src / "cells").glob("*.json")):  # the presets' cell files: bms.config.cell.preset reads them
+        out = dest / "cells" / f.name
+        out.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(f, out)
         written.append(out)
     _compile(src / "main.py", os.devnull)
     shutil.copyfile(src / "main.py", dest / "main.py")

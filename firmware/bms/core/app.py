@@ -19,13 +19,14 @@ MAX_DT_S = 3600.0  # a longer gap (a board asleep, a lost link) is integrated as
 
 
 class Bms:
-    def __init__(self, n_cells=1, preset=DEFAULT_PRESET, soc0=None):
+    def __init__(self, n_cells=1, preset=DEFAULT_PRESET, soc0=None, cell=None):
         self.stats = [0] * pr.N_STATS
-        self.configure(n_cells, preset, soc0)
+        self.configure(n_cells, preset, soc0, cell)
 
-    def configure(self, n_cells, preset, soc0=None):
+    def configure(self, n_cells, preset, soc0=None, cell=None):
         """(Re)build the estimators, detectors and protections. ValueError, with the reason, on a bad config;
-        on error the running configuration is kept."""
+        on error the running configuration is kept. cell: a parameter dict from bms.config.cellfile.load (a
+        cell file) used instead of the preset's; preset then only names it."""
         from bms.config import cell as cellparams
         from bms.config import detect as detectparams
         from bms.balance import BottomBalancer
@@ -36,8 +37,12 @@ class Bms:
             raise ValueError("n_cells must be 1..%d" % MAX_CELLS)
         if soc0 is not None and not (isfinite(soc0) and 0.0 <= soc0 <= 1.0):
             raise ValueError("soc0 must be a fraction 0..1")
-        params = cellparams.validate(cellparams.preset(preset))
-        det_cfg = detectparams.preset(preset)
+        params = cellparams.validate(cell if cell is not None else cellparams.preset(preset))
+        if cell is not None:
+            preset = params["name"]
+        # a cell file names its detector thresholds (detectors.preset); else the preset's own, else the default's
+        det_name = params.get("detect_preset") or preset
+        det_cfg = detectparams.preset(det_name if det_name in detectparams.PRESET_NAMES else DEFAULT_PRESET)
         import gc
 
         gc.collect()  # the new string is built while the old one still runs: give it the garbage's room first
