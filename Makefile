@@ -3,7 +3,7 @@ VENV    ?= .venv
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 
-.PHONY: all demo test test-all firmware-check system-deps bench bench-campaigns clean
+.PHONY: all demo test test-all firmware-check system-deps bench bench-campaigns campaign clean
 
 all: test
 
@@ -44,6 +44,10 @@ bench-campaigns: $(STAMP)
 	$(PY) bench/detection_score.py --only dead_sodium --dead-sodium-cycles 40 --per-fault
 	$(PY) bench/detection_score.py --only dead_sodium --dead-sodium-cycles 40 --per-fault --seed 5000
 	$(PY) bench/detection_score.py --other-cycling
+
+# Time to detect a soft short against its resistance on Dask, on 1 worker and on every core (docs/bench.md).
+campaign: $(STAMP)
+	$(PY) -m host.cli campaign soft_short_resistance --scaling
 
 clean:
 	rm -rf build runs .pytest_cache
