@@ -224,8 +224,9 @@ def delay_figure(table):
         y2 = [t["median_detector_delay_s"] / 3600 if t["median_detector_delay_s"] is not None else math.nan for t in ts]
         ax.plot(x, y2, "s--", color=line.get_color(), alpha=0.7, label="… plating detectors only")
         for t in ts:
-            if t["median_delay_s"] is None:
-                ax.annotate("not detected", (t["magnitude"], ax.get_ylim()[1] if ax.get_ylim() else 1), fontsize=7, rotation=90, va="top")
+            if t["median_delay_s"] is None:  # at the top edge, whatever the data's range
+                ax.annotate("not detected", (t["magnitude"], 0.98), xycoords=("data", "axes fraction"), fontsize=7,
+                            rotation=90, va="top", ha="center", color=line.get_color())
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("fault magnitude (short resistance [Ω] for shorts)")

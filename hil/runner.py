@@ -115,8 +115,8 @@ class Progress:
 
     def __init__(self, name, every_s=3.0, stream=sys.stderr):
         self.name, self.every_s, self.stream = name, every_s, stream
-        self.t0 = self.t_next = time.monotonic() + every_s
         self.t_start = time.monotonic()
+        self.t_next = self.t_start + every_s
 
     def __call__(self, rec, events):
         now = time.monotonic()
@@ -129,7 +129,7 @@ class Progress:
 
 
 def _open_target(target, port, instruments):
-    """(link, board or None, extra) for a target name."""
+    """(link, virtual board or None) for a target name."""
     from host.link import BoardLink
 
     if target == "serial":

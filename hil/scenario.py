@@ -257,10 +257,12 @@ def csv_profile(path, sign="charge-positive", repeat=False):
     t_arr, i_arr = np.asarray(t) - t[0], np.asarray(i)
     period = float(t_arr[-1] + (t_arr[-1] - t_arr[-2]))
 
-    def current(t_s, st, i_chg_max_a, i_dis_max_a, _p=[None]):
-        if _p[0] is None:
-            _p[0] = t_s
-        tau = t_s - _p[0]
+    t_first = []  # the segment's own clock starts at its first call
+
+    def current(t_s, st, i_chg_max_a, i_dis_max_a):
+        if not t_first:
+            t_first.append(t_s)
+        tau = t_s - t_first[0]
         if repeat:
             tau %= period
         return float(i_arr[max(int(np.searchsorted(t_arr, tau, side="right")) - 1, 0)])
