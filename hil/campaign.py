@@ -208,7 +208,7 @@ def table_lines(table, rate):
 
 def delay_figure(table):
     """Time to detect against the fault's magnitude (log-log), one line per preset/temperature/fault."""
-    from host.plots import plt
+    from hil.plots import plt
 
     series = {}
     for t in table:

@@ -41,7 +41,7 @@ class Recording:
         self._rows = {c: [] for c in self.COLUMNS}
         self.status = "completed"  # "aborted" when Ctrl-C, SIGTERM or a lost board ended the run early
         self.abort_reason = ""
-        self.events = []  # host.link.Event
+        self.events = []  # hil.link.Event
         self.wall_s = 0.0
         self.board = {}
         self.stats = {}
@@ -98,7 +98,7 @@ def run_closed_loop(link, pack, sensors, profile, dt_s: float = 1.0, max_steps: 
     """Run until the profile ends (or max_steps). `on_tick(rec, events)` is called after every tick with the
     events that tick raised (a live view, a streaming log). Ctrl-C, SIGTERM (as KeyboardInterrupt) or a lost
     board end the run early: what was recorded is kept and `rec.status` says "aborted"."""
-    from host.link import LinkError
+    from hil.link import LinkError
 
     rec = rec if rec is not None else Recording()
     rec.board = link.hello()

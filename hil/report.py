@@ -136,7 +136,7 @@ def html_table(headers, rows, row_classes=None, table_id=None):
 
 def html_figure(fig_or_png):
     """An inline figure: a matplotlib figure as SVG, or PNG bytes as a data URI (the page stays one file)."""
-    from host.plots import save
+    from hil.plots import save
 
     if isinstance(fig_or_png, bytes):
         return '<img alt="plot" src="data:image/png;base64,%s">' % base64.b64encode(fig_or_png).decode()
@@ -157,7 +157,7 @@ def verdict_rows(verdicts):
 
 
 def write_html_report(path, rec, summary, verdicts, labels, title):
-    from host.plots import evidence_figure, timeline_figure
+    from hil.plots import evidence_figure, timeline_figure
 
     status = summary.get("status", "completed")
     fmt = lambda x, scale=100, unit=" %": "—" if x is None else "%.2f%s" % (scale * x, unit)  # noqa: E731

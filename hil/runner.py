@@ -3,7 +3,8 @@
 Targets: "virtual" (the firmware on the MicroPython unix port behind a pty; the default), "serial" (a real board
 at a port), "inprocess" (the firmware's own modules on CPython through the protocol, no pty: campaigns),
 "instruments" (the profile's current through a SCPI supply/load and the cell voltages on a cell emulator, with the
-firmware in process; see host/instruments).
+firmware in process: the caller passes `wrap_pack`, e.g. host.instruments.bench.InstrumentedPack; hil does not
+import host).
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ class InProcessLink:
     def _request(self, msg_type, payload, reply_type):
         from bms.comm import protocol as pr
         from bms.comm.service import handle_frame
-        from host.link import LinkError
+        from hil.link import LinkError
 
         out = []
         handle_frame(self.bms, msg_type, 1, payload, lambda t, s, p: out.append((t, p)))
@@ -65,7 +66,7 @@ class InProcessLink:
 
     def sample(self, t_ms, i_a, v_cell, t_c):
         from bms.comm import protocol as pr
-        from host.link import Event
+        from hil.link import Event
 
         p, extra = self._request(pr.SAMPLE, pr.pack_sample(t_ms, i_a, v_cell, t_c), pr.ESTIMATE)
         return pr.unpack_estimate(p), [Event(*pr.unpack_event(q)) for t, q in extra if t == pr.EVENT]
@@ -128,9 +129,9 @@ class Progress:
             self.name, r["t_s"] / 3600, len(rec), len(rec) / (now - self.t_start), len(rec.events)), file=self.stream, flush=True)
 
 
-def _open_target(target, port, instruments):
+def _open_target(target, port):
     """(link, virtual board or None) for a target name."""
-    from host.link import BoardLink
+    from hil.link import BoardLink
 
     if target == "serial":
         if not port:
@@ -145,12 +146,12 @@ def _open_target(target, port, instruments):
 
 
 def run_scenario(path, port: str | None = None, out="runs", max_steps: int = 10**7, target: str | None = None,
-                 on_tick=None, progress: bool = False, instruments=None, html: bool = True):
+                 on_tick=None, progress: bool = False, wrap_pack=None, html: bool = True):
     """Run a scenario; returns (summary, run_dir). log.csv and events.csv are written as the run goes; an
     interrupted run (Ctrl-C, SIGTERM, the board lost) still gets summary.json with "status": "aborted"."""
     from hil.loop import Recording, run_closed_loop
     from hil.report import RunWriter, new_run_dir, write_html_report, write_summary
-    from host.plots import plot_recording
+    from hil.plots import plot_recording
 
     target = target or ("serial" if port else "virtual")
     if target not in TARGETS:
@@ -158,9 +159,9 @@ def run_scenario(path, port: str | None = None, out="runs", max_steps: int = 10*
     sc = load(path)
     pack, sensors, profile = build(sc)
     if target == "instruments":
-        from host.instruments.bench import InstrumentedPack
-
-        pack = InstrumentedPack(pack, instruments)
+        if wrap_pack is None:
+            raise ValueError("target instruments needs the instruments (nabms run --target instruments --visa ...)")
+        pack = wrap_pack(pack)
     run_dir = new_run_dir(out, sc["name"])
     writer = RunWriter(run_dir, pack.n_cells)
     hooks = [writer] + ([on_tick] if on_tick else []) + ([Progress(sc["name"])] if progress else [])
@@ -171,7 +172,7 @@ def run_scenario(path, port: str | None = None, out="runs", max_steps: int = 10*
 
     rec = Recording()
     fw = sc.get("firmware", {})
-    link, board = _open_target(target, port, instruments)
+    link, board = _open_target(target, port)
     try:
         with link:
             link.configure(pack.n_cells, fw.get("preset", "%s-%s" % (pack.cathode, pack.interphase)), fw.get("soc0"))
@@ -184,7 +185,7 @@ def run_scenario(path, port: str | None = None, out="runs", max_steps: int = 10*
             if not board.alive() and rec.status == "completed":
                 rec.status, rec.abort_reason = "aborted", "virtual board died: " + board.stderr_text().strip()[-300:]
             board.stop()
-        if target == "instruments":
+        if hasattr(pack, "close"):
             pack.close()
     labels = pack.labels
     summary = rec.summary()

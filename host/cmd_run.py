@@ -37,9 +37,14 @@ def run(args):
     from hil.scenario import run_scenario
 
     target = args.target or ("serial" if args.port else "virtual")
-    instruments = parse_visa(args.visa) if target == "instruments" else None
+    wrap = None
+    if target == "instruments":
+        from host.instruments.bench import InstrumentedPack
+
+        visa = parse_visa(args.visa)
+        wrap = lambda pack: InstrumentedPack(pack, visa)  # noqa: E731
     summary, run_dir = run_scenario(args.scenario, port=args.port, out=args.out, target=target,
-                                    progress=not args.quiet, instruments=instruments)
+                                    progress=not args.quiet, wrap_pack=wrap)
     if args.junit:
         write_junit(args.junit, summary["scenario"]["name"], summary["verdicts"], summary["wall_s"],
                     {"run_folder": run_dir, "status": summary["status"]})

@@ -41,8 +41,10 @@ def test_an_instrument_that_is_not_the_one_expected_is_an_error_not_a_silent_run
 
 def test_a_scenario_runs_through_the_instruments(tmp_path):
     from hil.scenario import run_scenario
+    from host.instruments.bench import InstrumentedPack
 
+    visa = {"supply": SUPPLY, "emulator": EMULATOR, "backend": "@sim"}
     summary, run_dir = run_scenario("smoke.json", out=tmp_path, target="instruments", html=False,
-                                    instruments={"supply": SUPPLY, "emulator": EMULATOR, "backend": "@sim"})
+                                    wrap_pack=lambda pack: InstrumentedPack(pack, visa))
     assert summary["status"] == "completed" and summary["target"] == "instruments"
     assert summary["passed"], summary["failed_criteria"]

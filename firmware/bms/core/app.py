@@ -29,8 +29,8 @@ class Bms:
         cell file) used instead of the preset's; preset then only names it."""
         from bms.config import cell as cellparams
         from bms.config import detect as detectparams
-        from bms.balance import BottomBalancer
-        from bms.detect.plating import PlatingDetectors
+        from bms.balance import R_OHM_DEFAULT as BAL_R_OHM  # until the board's configuration says (config/board.py)
+        from bms.detect.plating import build as build_detectors
         from bms.est.estimator import CellEstimator
 
         if not 1 <= n_cells <= MAX_CELLS:
@@ -47,12 +47,9 @@ class Bms:
 
         gc.collect()  # the new string is built while the old one still runs: give it the garbage's room first
         estimators = [CellEstimator(params, soc0) for _ in range(n_cells)]
-        bal = None
-        if det_cfg["bal_r_ohm"] > 0.0:
-            q_nom = det_cfg["q_nom_ah"] if det_cfg["q_nom_ah"] > 0.0 else params["q_ah"]
-            bal = BottomBalancer(n_cells, q_nom, params["v_min"], det_cfg["bal_r_ohm"], det_cfg["bal_max_s"])
+        bal, det = build_detectors(n_cells, params, det_cfg, BAL_R_OHM)
         self.balancer = bal
-        self.detectors = PlatingDetectors(n_cells, det_cfg, bal)
+        self.detectors = det
         self.protection = Protection(params)
         self.estimators = estimators
         self.preset = preset
