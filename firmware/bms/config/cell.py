@@ -129,12 +129,14 @@ def preset(name):
     from bms.config import cellfile
 
     p = cellfile.load(cell_file(name))
-    # the loader is needed once per configuration: a small board gets its heap back
-    sys.modules.pop("bms.config.cellfile", None)
-    import bms.config
+    # a precompiled loader is cheap to import again, so a small board gets its heap back; a source one stays (it
+    # would be compiled again in a heap the running string has fragmented)
+    if getattr(cellfile, "__file__", "").endswith(".mpy"):
+        sys.modules.pop("bms.config.cellfile", None)
+        import bms.config
 
-    if hasattr(bms.config, "cellfile"):
-        delattr(bms.config, "cellfile")
+        if hasattr(bms.config, "cellfile"):
+            delattr(bms.config, "cellfile")
     return p
 
 
