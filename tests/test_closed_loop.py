@@ -28,7 +28,7 @@ def test_smoke_scenario_closed_loop_on_virtual_board(tmp_path):
 
 def test_judge_reports_each_failed_criterion():
     class E:
-        kind_name = "over_voltage"
+        kind_name, severity_name, cell, t_ms = "over_voltage", "critical", 0, 1000
 
     verdicts = judge({"samples": 10, "soc_rmse": 0.2, "soc_max_err": 0.3}, [E()], {"min_samples": 100, "soc_rmse_max": 0.05, "forbidden_events": ["over_voltage"], "required_events": ["dendrite"]})
     assert [v["passed"] for v in verdicts] == [False] * 4
