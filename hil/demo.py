@@ -145,6 +145,7 @@ def headline(s, where):
 
 
 def main(argv=None):
+    from hil.link import LinkError
     from hil.scenario import ScenarioError, run_scenario
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -162,7 +163,7 @@ def main(argv=None):
     try:
         with view:
             s, run_dir = run_scenario(args.scenario, port=args.port, out=args.out, target=target, on_tick=view)
-    except (ScenarioError, ValueError, OSError) as e:
+    except (ScenarioError, ValueError, OSError, LinkError) as e:
         print("demo: %s" % e, file=sys.stderr)
         return 2
     print("\n".join(headline(s, where)))
