@@ -129,7 +129,7 @@ def _event_lane(ax, events, n):
     ax.legend(loc="upper left", bbox_to_anchor=(1.005, 1.0), fontsize=8, frameon=False)
 
 
-def evidence_figure(events, thresholds):
+def evidence_figure(events, thresholds, t_end_h=None):
     """Each plating detector's reported evidence against its warning and alarm levels; None when no detector
     reported (no empty plots). thresholds: kind -> (unit, warn, alarm)."""
     kinds = [k for k in thresholds if any(e.kind_name == k for e in events)]
@@ -149,6 +149,9 @@ def evidence_figure(events, thresholds):
         a.set_ylabel("%s\n[%s]" % (kind.replace("_", " "), unit), fontsize=8)
         a.legend(loc="upper left", bbox_to_anchor=(1.005, 1.0), fontsize=8, frameon=False)
     axes[-1, 0].set_xlabel("time [h] (evidence as reported in each event)")
+    if t_end_h:
+        for a in axes[:, 0]:
+            a.set_xlim(0, t_end_h)  # the run's time axis, as the timelines above
     fig.tight_layout()
     return fig
 

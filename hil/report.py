@@ -187,7 +187,7 @@ def write_html_report(path, rec, summary, verdicts, labels, title):
                                                          ["pass" if v["passed"] else "fail" for v in verdicts], "verdicts")))
     if len(rec.t_s):
         sections.append(("Timelines (shaded: fault periods; one colour per cell)", html_figure(timeline_figure(rec, "", labels))))
-        fig = evidence_figure(rec.events, detector_thresholds(summary.get("board", {}).get("preset", "")))
+        fig = evidence_figure(rec.events, detector_thresholds(summary.get("board", {}).get("preset", "")), float(rec.t_s[-1]) / 3600)
         if fig is not None:
             sections.append(("Detector evidence against its levels", html_figure(fig)))
     ev_rows = [["%.0f" % (e.t_ms / 1000), "%.2f" % (e.t_ms / 3.6e6), "string" if e.cell == 0xFF else e.cell,
