@@ -68,7 +68,9 @@ def split_preset(preset: str):
 
 
 def expand(m: dict):
-    """The runs of a matrix: [(job name, scenario dict, facts)]."""
+    """The runs of a matrix: [(job name, scenario dict, facts)], each validated as a scenario."""
+    from hil.scenario import validate
+
     jobs = []
     faults = [(f, mag) for f in m.get("faults", []) for mag in f["magnitudes"]]
     if m.get("healthy", True):
@@ -91,6 +93,7 @@ def expand(m: dict):
             facts.update(fault=fault["kind"], magnitude=mag, fault_cell=spec.get("cell"), onset_s=float(spec.get("t_start_s", 0.0)))
         name = "%s-%gC-%s%s-s%d" % (preset, t_c, facts["fault"], "" if mag is None else "-%g" % mag, seed)
         sc["name"] = name
+        validate(sc, "%s: run %s" % (m["name"], name))  # a typo fails here, in one line, not in a worker
         jobs.append((name, sc, facts))
     return jobs
 

@@ -53,6 +53,7 @@ CRITERIA_KEYS = {"min_samples", "soc_rmse_max", "soc_max_err_max", "soc_rmse_con
 EVENT_CRIT_KEYS = {"kind", "cell", "severity", "by_s", "within_s_of_onset"}
 LIMIT_CRIT_KEYS = {"max_a", "within_s", "for_s", "after"}
 AFTER_KEYS = {"kind", "cell", "severity"}
+SENSOR_FAULT_KEYS = {"kind", "cell", "signal", "t_start_s", "t_end_s", "mode", "value"}
 
 
 class ScenarioError(ValueError):
@@ -116,15 +117,18 @@ def validate(sc: dict, where: str = "scenario") -> None:
     _check_keys(where + ": sensors", sc.get("sensors", {}), _params(SensorModel.__init__))
     _check_keys(where + ": firmware", sc.get("firmware", {}), FIRMWARE_KEYS)
     n = sc["cell"].get("n_cells", 1)
-    try:  # the simulator's own checks (fault specs, sensor faults), as one line
-        from sim import faults as F
+    for j, f in enumerate(sc.get("sensors", {}).get("faults", ())):
+        _check_keys("%s: sensors.faults[%d]" % (where, j), f, SENSOR_FAULT_KEYS)
+    try:  # the simulator's and the firmware's own checks (cell, fault specs, sensor faults, preset), as one line
+        from bms.config import cell as cell_config
 
-        for f in sc["cell"].get("faults", ()):
-            F.validate(f, n)
-        sm = SensorModel(**sc.get("sensors", {}))
-        sm._setup(n)
-    except (ValueError, TypeError) as e:
-        raise ScenarioError("%s: %s" % (where, e)) from None
+        Pack(**sc["cell"])
+        SensorModel(**sc.get("sensors", {}))._setup(n)
+        preset = sc.get("firmware", {}).get("preset")
+        if preset is not None and preset not in cell_config.PRESETS:
+            raise ValueError("firmware preset %r unknown (known: %s)" % (preset, ", ".join(cell_config.PRESETS)))
+    except (ValueError, TypeError, KeyError) as e:
+        raise ScenarioError("%s: %s" % (where, str(e).strip("'\""))) from None
     if not isinstance(sc["profile"], list) or not sc["profile"]:
         raise ScenarioError("%s: profile must be a non-empty list of steps" % where)
     build_profile(sc["profile"], float(sc["cell"].get("q_ah", 2.0)), where=where, base_dir=Path(where).parent)

@@ -30,6 +30,9 @@ def test_a_matrix_expands_and_refuses_typos(tmp_path):
     assert facts["fault"] == "soft_short" and facts["onset_s"] == 600.0
     with pytest.raises(ScenarioError, match="unknown key 'seed'"):
         load_matrix(_matrix(tmp_path, seed=[1]))
+    bad = load_matrix(_matrix(tmp_path, faults=[{"kind": "soft_short", "cell": 1, "r_ohms": 5, "magnitudes": [10]}]))
+    with pytest.raises(ScenarioError, match="run layered-oxide-mg-naf-25C-soft_short-10-s1: .*unknown keys .*r_ohms"):
+        expand(bad)
 
 
 def test_a_campaign_runs_on_a_local_dask_cluster_and_aggregates(tmp_path):

@@ -44,6 +44,9 @@ def _sc(**changes):
     ({"profile": [{"experiment": ["Charge at C/2 until forever"]}]}, "not understood"),
     ({"cell__faults": [{"kind": "soft_short", "cell": 9}]}, "cell must be an int in 0..3"),
     ({"dt": 2.0}, "unknown key 'dt'"),
+    ({"sensors": {"faults": [{"kind": "stuck", "cell": 1, "t_strat_s": 10}]}}, "unknown key 't_strat_s'"),
+    ({"firmware": {"preset": "nvp-mgnaf"}}, "firmware preset 'nvp-mgnaf' unknown"),
+    ({"cell__cathode": "lfp"}, "lfp"),
 ])
 def test_every_typo_is_refused_in_one_line_naming_it(changes, message):
     with pytest.raises(ScenarioError, match=message) as e:
