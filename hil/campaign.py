@@ -10,6 +10,7 @@ A matrix is JSON (hil/campaigns/*.json):
             a magnitude is r_ohm for shorts and factor (ccd_factor for dendrite) otherwise
   healthy   true: also one run without any fault per preset x temperature x seed (false alarms)
   seeds     simulator seeds (the sensors' seed is seed + 1000)
+  max_t_s, profile   replace the base scenario's
 
 Every run drives the firmware in process (its own modules on CPython, through the protocol's frames), on a
 dask.distributed cluster: a LocalCluster with every core by default, or a scheduler's address for a real cluster
@@ -28,7 +29,7 @@ import time
 from pathlib import Path
 
 CAMPAIGNS = Path(__file__).resolve().parent / "campaigns"
-MATRIX_KEYS = {"name", "description", "base", "presets", "t_amb_c", "faults", "healthy", "seeds", "max_t_s"}
+MATRIX_KEYS = {"name", "description", "base", "presets", "t_amb_c", "faults", "healthy", "seeds", "max_t_s", "profile"}
 PLATING_KINDS = ("soft_short", "dendrite", "dead_sodium", "nucleation", "stripping_void", "model_mismatch")
 _MAGNITUDE_KEY = {"soft_short": "r_ohm", "hard_short": "r_ohm", "dendrite": "ccd_factor"}
 
@@ -81,8 +82,9 @@ def expand(m: dict):
         sc["cell"].update({"cathode": cathode, "interphase": interphase, "t_amb_c": float(t_c), "seed": int(seed), "faults": []})
         sc.setdefault("sensors", {})["seed"] = int(seed) + 1000
         sc.setdefault("firmware", {})["preset"] = preset
-        if "max_t_s" in m:
-            sc["max_t_s"] = m["max_t_s"]
+        for key in ("max_t_s", "profile"):
+            if key in m:
+                sc[key] = copy.deepcopy(m[key])
         facts = {"preset": preset, "t_amb_c": float(t_c), "seed": int(seed), "fault": "none", "magnitude": None,
                  "fault_cell": None, "onset_s": None}
         if fault is not None:
