@@ -135,6 +135,10 @@ class BoardLink:
         events = [Event(*pr.unpack_event(q)) for t, q in extra if t == pr.EVENT]
         return pr.unpack_estimate(p), events
 
+    def repl(self):
+        """Stop the firmware serving: the board returns to its REPL (re-flashing a running board)."""
+        self.request(pr.REPL, b"", pr.ACK)
+
     def stats(self):
         p, _ = self.request(pr.STATS_REQUEST, b"", pr.STATS)
         counters = pr.unpack_stats(p)

@@ -19,8 +19,10 @@ MAX_DT_S = 3600.0  # a longer gap (a board asleep, a lost link) is integrated as
 
 
 class Bms:
-    def __init__(self, n_cells=1, preset=DEFAULT_PRESET, soc0=None, cell=None):
+    def __init__(self, n_cells=1, preset=DEFAULT_PRESET, soc0=None, cell=None, bal_r_ohm=None):
+        """bal_r_ohm: the board's balancing resistor per cell (bms.config.board; None: balance.R_OHM_DEFAULT)."""
         self.stats = [0] * pr.N_STATS
+        self.bal_r_ohm = bal_r_ohm
         self.configure(n_cells, preset, soc0, cell)
 
     def configure(self, n_cells, preset, soc0=None, cell=None):
@@ -29,7 +31,7 @@ class Bms:
         cell file) used instead of the preset's; preset then only names it."""
         from bms.config import cell as cellparams
         from bms.config import detect as detectparams
-        from bms.balance import R_OHM_DEFAULT as BAL_R_OHM  # until the board's configuration says (config/board.py)
+        from bms.balance import R_OHM_DEFAULT
         from bms.detect.plating import build as build_detectors
         from bms.est.estimator import CellEstimator
 
@@ -47,7 +49,8 @@ class Bms:
 
         gc.collect()  # the new string is built while the old one still runs: give it the garbage's room first
         estimators = [CellEstimator(params, soc0) for _ in range(n_cells)]
-        bal, det = build_detectors(n_cells, params, det_cfg, BAL_R_OHM)
+        bal_r_ohm = self.bal_r_ohm if self.bal_r_ohm is not None else R_OHM_DEFAULT
+        bal, det = build_detectors(n_cells, params, det_cfg, bal_r_ohm)
         self.balancer = bal
         self.detectors = det
         self.protection = Protection(params)
