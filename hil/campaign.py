@@ -230,10 +230,13 @@ def delay_figure(table):
         ax.plot(x, y2, "s--", color=line.get_color(), alpha=0.7, label="… plating detectors only")
         for t in ts:
             if t["median_delay_s"] is None:  # at the top edge, whatever the data's range
-                ax.annotate("not detected", (t["magnitude"], 0.98), xycoords=("data", "axes fraction"), fontsize=7,
+                ax.plot([t["magnitude"]], [0.97], marker="v", color=line.get_color(), transform=ax.get_xaxis_transform())
+                ax.annotate("not detected", (t["magnitude"], 0.93), xycoords=("data", "axes fraction"), fontsize=7,
                             rotation=90, va="top", ha="center", color=line.get_color())
     ax.set_xscale("log")
     ax.set_yscale("log")
+    mags = [t["magnitude"] for t in table]
+    ax.set_xlim(min(mags) / 2, max(mags) * 2)  # every magnitude run, detected or not
     ax.set_xlabel("fault magnitude (short resistance [Ω] for shorts)")
     ax.set_ylabel("time to first alarm after onset [h]")
     ax.grid(True, which="both", alpha=0.3)
@@ -254,9 +257,9 @@ def write_campaign(out_dir, m, rows, table, rate, timings):
         f.write(",".join(keys) + "\n")
         for r in rows:
             f.write(",".join("" if r[k] is None else str(r[k]) for k in keys) + "\n")
-    sections = [("Summary", html_table(["", ""], [["matrix", m["name"]], ["runs", len(rows)]] +
+    sections = [("Summary", html_table(["", "value"], [["matrix", m["name"]], ["runs", len(rows)]] +
                                        [["wall time on %s worker(s)" % k, "%.1f s" % v] for k, v in timings.items()] +
-                                       [["false alarms", "\n".join(table_lines([], rate)) or "no healthy cells"]])),
+                                       [["false alarms", table_lines([], rate)[-1] if rate["healthy_cell_h"] else "no healthy cells"]])),
                 ("Detection by fault and magnitude", html_table(
                     ["preset", "T [°C]", "fault", "magnitude", "runs", "detected", "median delay", "by a detector", "median delay (detector)", "first alarm"],
                     [[t["preset"], t["t_amb_c"], t["fault"], t["magnitude"], t["runs"], t["detected"], _fmt_s(t["median_delay_s"]),
