@@ -101,9 +101,9 @@ def run_closed_loop(link, pack, sensors, profile, dt_s: float = 1.0, max_steps: 
     from hil.link import LinkError
 
     rec = rec if rec is not None else Recording()
-    rec.board = link.hello()
     wall0 = time.perf_counter()
     try:
+        rec.board = link.hello()
         _ticks(link, pack, sensors, profile, dt_s, max_steps, on_tick, rec)
     except KeyboardInterrupt:
         rec.status, rec.abort_reason = "aborted", "interrupted (Ctrl-C or SIGTERM)"

@@ -170,15 +170,22 @@ def run_scenario(path, port: str | None = None, out="runs", max_steps: int = 10*
         for h in hooks:
             h(rec, events)
 
+    from hil.link import LinkError
+
     rec = Recording()
     fw = sc.get("firmware", {})
-    link, board = _open_target(target, port)
+    board = None
     try:
+        link, board = _open_target(target, port)
         with link:
             link.configure(pack.n_cells, fw.get("preset", "%s-%s" % (pack.cathode, pack.interphase)), fw.get("soc0"))
             dt_s = sc.get("dt_s", 1.0)
             max_steps = min(max_steps, int(sc.get("max_t_s", 2 * 86400) / dt_s))
             rec = run_closed_loop(link, pack, sensors, profile, dt_s=dt_s, max_steps=max_steps, on_tick=tick, rec=rec)
+    except KeyboardInterrupt:  # before the first sample (the loop handles its own)
+        rec.status, rec.abort_reason = "aborted", "interrupted (Ctrl-C or SIGTERM) before the first sample"
+    except (LinkError, OSError) as e:
+        rec.status, rec.abort_reason = "aborted", "no board to run on: %s" % e
     finally:
         writer.close()
         if board is not None:
@@ -187,6 +194,8 @@ def run_scenario(path, port: str | None = None, out="runs", max_steps: int = 10*
             board.stop()
         if hasattr(pack, "close"):
             pack.close()
+    if not hasattr(rec, "t_s"):
+        rec.finish()
     labels = pack.labels
     summary = rec.summary()
     summary.update({"status": rec.status, "abort_reason": rec.abort_reason, "target": target,

@@ -108,3 +108,11 @@ def test_an_interrupted_run_keeps_its_log_and_says_aborted(tmp_path, sig):
     rows = list(csv.DictReader(open(log)))
     assert 0 < summary["samples"] and len(rows) >= summary["samples"] - 1  # every tick recorded reached the file
     assert "aborted" in out
+
+
+def test_a_board_that_is_not_there_still_leaves_a_summary_that_says_so(tmp_path):
+    r = nabms("run", "smoke", "--port", "/dev/nonexistent-nabms", "--out", str(tmp_path), "--quiet")
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    summary = json.loads(next(tmp_path.glob("*-smoke/summary.json")).read_text())
+    assert summary["status"] == "aborted" and "/dev/nonexistent-nabms" in summary["abort_reason"]
+    assert summary["samples"] == 0
