@@ -3,11 +3,7 @@ VENV    ?= .venv
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 
-<<<<<<< HEAD
-.PHONY: all demo test test-all firmware-check system-deps bench bench-campaigns campaign clean
-=======
-.PHONY: all demo test test-all firmware-check system-deps bench bench-campaigns mcu-image clean
->>>>>>> main
+.PHONY: all demo test test-all firmware-check system-deps bench bench-campaigns campaign mcu-image clean
 
 all: test
 
@@ -49,11 +45,10 @@ bench-campaigns: $(STAMP)
 	$(PY) bench/detection_score.py --only dead_sodium --dead-sodium-cycles 40 --per-fault --seed 5000
 	$(PY) bench/detection_score.py --other-cycling
 
-<<<<<<< HEAD
 # Time to detect a soft short against its resistance on Dask, on 1 worker and on every core (docs/bench.md).
 campaign: $(STAMP)
 	$(PY) -m host.cli campaign soft_short_resistance --scaling
-=======
+
 # MicroPython for the emulated Cortex-M3 (hil/qemu.py) from source, for machines without ../shared/mcu: needs
 # network, gcc-arm-none-eabi and libnewlib-arm-none-eabi (tools/system-deps.sh). Writes build/mcu/*.elf, where
 # hil/qemu.py looks when NABMS_MCU_DIR is unset. Never committed (build/ is ignored).
@@ -69,7 +64,6 @@ mcu-image:
 	cp build/mpsrc/ports/qemu/build-MPS2_AN500/firmware.elf build/mcu/firmware-MPS2_AN500.elf
 	cp build/mpsrc/LICENSE build/mcu/LICENSE-micropython
 	@echo "mcu-image: build/mcu/ (hil/qemu.py finds it when NABMS_MCU_DIR is unset)"
->>>>>>> main
 
 clean:
 	rm -rf build runs .pytest_cache
