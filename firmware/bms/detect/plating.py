@@ -69,7 +69,7 @@ class PlatingDetectors:
         self.levels.out = out
         ctx = self.ctx
         ph = ctx.begin(t_s, dt_s, i_a, v_cell, t_c, ests)
-        if ctx.seg_t0 is None:
+        if not ctx.has_segment:
             ctx.start(ph)
             self._start()
         elif ph != ctx.phase:
