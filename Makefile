@@ -3,7 +3,7 @@ VENV    ?= .venv
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 
-.PHONY: all demo test test-all firmware-check system-deps bench bench-campaigns bench-outside mcu-image clean
+.PHONY: all demo test test-all firmware-check system-deps bench bench-campaigns bench-outside campaign mcu-image clean
 
 all: test
 
@@ -50,6 +50,10 @@ bench-campaigns: $(STAMP)
 bench-outside: $(STAMP)
 	$(PY) -m pip install -q -e '.[bench]'
 	$(PY) bench/outside_data.py
+
+# Time to detect a soft short against its resistance on Dask, on 1 worker and on every core (docs/bench.md).
+campaign: $(STAMP)
+	$(PY) -m host.cli campaign soft_short_resistance --scaling
 
 # MicroPython for the emulated Cortex-M3 (hil/qemu.py) from source, for machines without ../shared/mcu: needs
 # network, gcc-arm-none-eabi and libnewlib-arm-none-eabi (tools/system-deps.sh). Writes build/mcu/*.elf, where
