@@ -1,7 +1,11 @@
 # Equivalent-circuit cell model for the estimator (micro:bit-sized core; MicroPython 1.9 syntax).
-# State x = [soc, v1, h]; i > 0 = charge.
+# State x = [soc, v1, h, b]; b = current-sensor offset [A] (Plett's bias state): the cell's current is
+# i = i_meas - b; i > 0 = charge.
 #   f: soc += eta*i*dt/(3600*Q);  v1 = a1*v1 + R1*(1-a1)*i, a1 = exp(-dt/tau1);
-#      h = ah*h + (1-ah)*sgn(i), ah = exp(-|gamma*dsoc|)   (Plett's ESC hysteresis);  F = diag(1, a1, ah)
+#      h = ah*h + (1-ah)*sgn(i), ah = exp(-|gamma*dsoc|)   (Plett's ESC hysteresis);  b = b
+#      F = diag(1, a1, ah, 1) + c e3', c = (-eta*dt/(3600*Q), 0, 0, 0): the offset reaches the voltage only
+#      through SoC (its IR share, ~1 mV, is below the model's error and would let a load-dependent model error
+#      pass for an offset); it is calibrated at zero current (bms.est.estimator).
 #   h: v = OCV(soc, T) + M*h + v1 + R0(T)*i
 # OCV: piecewise-linear table at 25 C plus a linear entropic term; R0, R1, tau1: Arrhenius in T.
 from math import exp
@@ -27,18 +31,21 @@ class CellModel:
         self.r1 = self.r25[1] * f1
         self.tau1 = max(self.r25[2] * f1, 0.1)  # C1 ~ constant: tau1 = R1*C1 scales like R1
 
-    def f(self, x, F, dt, i, q_ah):
-        # State transition in place; F <- its diagonal Jacobian. Call at(t_c) first.
-        ds = i * dt / (3600.0 * q_ah)
+    def f(self, x, d, c, dt, i, q_ah):
+        # State transition in place for the measured current i; F = diag(d) + c e3'. Call at(t_c) first.
+        i -= x[3]
+        e = dt / (3600.0 * q_ah)
         if i > 0.0:
-            ds *= self.eta
+            e *= self.eta
+        ds = i * e
         x[0] += ds
         a1 = exp(-dt / self.tau1)
         x[1] = a1 * x[1] + self.r1 * (1.0 - a1) * i
         ah = exp(-abs(self.gamma * ds))
         x[2] = ah * x[2] + (1.0 - ah) * (1.0 if i > 0.0 else (-1.0 if i < 0.0 else 0.0))
-        F[1] = a1
-        F[2] = ah
+        d[1] = a1
+        d[2] = ah
+        c[0] = -e  # d soc / d b; v1 and v are left blind to b: its IR share (mV) is below the model's error
         return ds
 
     def ocv_slope(self, soc, t_c):
