@@ -25,11 +25,11 @@ class RefEkf(ExtendedKalmanFilter):
         sb = p["cap_i_offset_sigma_a"] + 1e-9
         self.sb = sb
         self.x = np.array([[soc0], [0.0], [0.0], [0.0]])
-        self.P = np.diag([p["soc_sigma0"] ** 2, 1e-4, 0.25, sb * sb])
+        self.P = np.diag([p["soc_sigma0"] ** 2, 1e-4, 0.25, 1.0])  # the offset in units of its prior sigma
         self.R = np.array([[p["sigma_v"] ** 2 + 1e-8]])
-        self.x_hi = np.array([SOC_MAX, p["v1_max_v"], 1.0, 4.0 * sb])
-        self.p_lo = np.array([1e-8, 1e-10, 1e-8, 1e-6 * sb * sb])
-        self.p_hi = np.array([0.16, 0.04, 1.0, sb * sb])
+        self.x_hi = np.array([SOC_MAX, p["v1_max_v"], 1.0, 4.0])
+        self.p_lo = np.array([1e-8, 1e-10, 1e-8, 1e-6])
+        self.p_hi = np.array([0.16, 0.04, 1.0, 1.0])
         self.c = 1.0  # covariance matching: mean NIS under the nominal S
         self.n_rejected = 0
 
@@ -37,19 +37,19 @@ class RefEkf(ExtendedKalmanFilter):
         dt, i_m, q_ah = u
         p = self.p_
         soc, v1, h, b = self.x[:, 0]
-        i = i_m - b
+        i = i_m - b * self.sb
         e = dt / (3600.0 * q_ah) * (p["eta_chg"] if i > 0 else 1.0)
         ds = i * e
         a1 = math.exp(-dt / self.m.tau1)
         ah = math.exp(-abs(p["gamma_hyst"] * ds))
         self.x = np.array([[soc + ds], [a1 * v1 + self.m.r1 * (1 - a1) * i], [ah * h + (1 - ah) * np.sign(i)], [b]])
         self.F = np.diag([1.0, a1, ah, 1.0])
-        self.F[0, 3] = -e
+        self.F[0, 3] = -e * self.sb
         self.Q = np.diag([dt * p["q_soc_per_s"] + p["q_soc_per_dsoc"] * abs(ds), dt * p["q_v1_v2_per_s"],
-                          dt * p["q_h_per_s"], dt * self.sb ** 2 / 86400.0])
+                          dt * p["q_h_per_s"], dt / 86400.0])
 
     def hx(self, x, i, t_c):
-        return np.array([[self.m.ocv_slope(x[0, 0], t_c)[0] + self.p_["m_hyst_v"] * x[2, 0] + x[1, 0] + self.m.r0 * (i - x[3, 0])]])
+        return np.array([[self.m.ocv_slope(x[0, 0], t_c)[0] + self.p_["m_hyst_v"] * x[2, 0] + x[1, 0] + self.m.r0 * (i - x[3, 0] * self.sb)]])
 
     def h_jacobian(self, x, t_c):
         k = self.m.ocv_slope(x[0, 0], t_c)[1]

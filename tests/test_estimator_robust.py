@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from bms.config import cell as cellparams
-from bms.est import ekf as ekf_mod
+from bms.est import joseph as joseph_mod
 from bms.est.ekf import SocEkf
 from bms.est.estimator import CellEstimator
 from bms.est.model import CellModel
@@ -170,7 +170,7 @@ def test_bridge_gap_grows_sigma_without_integrating_a_current():
 
 def _to32(e):
     f = np.float32
-    for name in ("x", "P", "K", "U", "d", "c", "Q", "H"):
+    for name in ("x", "P", "K", "U", "d", "c", "H"):
         setattr(e, name, [f(v) for v in getattr(e, name)])
     e.r = f(e.r)
     e.ri = f(e.ri)
@@ -223,13 +223,14 @@ def _one_update_32_vs_64(r_override=None):
         e.P = P
         if bits == 32:
             _to32(e)
-        real = ekf_mod.joseph
+        real = joseph_mod.joseph
         if r_override is not None:
-            ekf_mod.joseph = lambda P, K, U, s, r: real(P, K, U, s, r_override)
+            joseph_mod.joseph = lambda P, K, U, s, r: real(P, K, U, s, r_override)
         try:
-            e.update_v(1.0, -1.0, e.m.ocv_slope(0.5, 25.0)[0] - 0.042, 25.0)
+            e.predict(0.0, -1.0, 25.0, Q_AH)
+            e.step(0.0, -1.0, e.m.ocv_slope(0.5, 25.0)[0] - 0.042, 25.0, Q_AH)
         finally:
-            ekf_mod.joseph = real
+            joseph_mod.joseph = real
         out.append(np.array([float(v) for v in e.P]))
     d = np.diag(out[0].reshape(4, 4))
     return float(np.max(np.abs(out[1] - out[0]) / np.sqrt(np.outer(d, d)).ravel()))

@@ -35,7 +35,7 @@ LOAD_MEMORY_S = 120.0  # time constant of the recent mean current that keeps R r
 ZERO_MIN_S = 10.0  # a current within the offset bound this long is zero current (offset calibration)
 REST_CHECK_S = 225.0  # rest checkpoints for the OCV re-seed: 225 s x 2^n (450, 900, 1800 s, ...)
 REST_SMOOTH_S = 10.0  # smoothing of the rest voltage (sensor noise)
-E_OFFSET = (0.0, 0.0, 0.0, 1.0)  # H of the offset pseudo-measurement
+E_OFFSET = (0.0, 0.0, 0.0, 1.0)  # H of the offset pseudo-measurement (in units of its prior sigma)
 E_SOC = (1.0, 0.0, 0.0, 0.0)  # H of an SoC read from the OCV
 READ_MAX_SIGMA = 0.05  # an OCV reading wider than this cannot place SoC
 READ_MIN_VAR = 0.01  # SoC variance (sigma 0.1) above which an SoC read from the OCV helps the EKF off the plateau
@@ -113,15 +113,16 @@ class CellEstimator:
         #   (not noise) that would integrate into SoC: sigma x dis_knee_sigma_gain below dis_knee_soc.
         # What these terms miss, the filter's covariance matching adds (bms.est.ekf).
         p = self.p
-        i_c = i_a - x[3]  # the cell's current: the measured one less the estimated sensor offset
+        sb = e.m.sb
+        b = x[3] * sb  # the estimated sensor offset [A]
+        i_c = i_a - b  # the cell's current: the measured one less the offset
         self.i_recent += dt_s / (dt_s + LOAD_MEMORY_S) * (i_c - self.i_recent)
         ri = (p["sigma_v_per_a"] * e.m.r0 / p["r0_ohm"]) ** 2
         if (i_c < 0.0 or self.i_recent < 0.0) and x[0] < p["dis_knee_soc"]:
             ri *= p["dis_knee_sigma_gain"] ** 2
         e.ri = ri
         e.r = self.r_base + ri * self.i_recent * self.i_recent
-        e.predict(dt_s, i_a, t_c, self.cap.q_ah)
-        ok = e.update_v(dt_s, i_a, v_cell, t_c)
+        ok = e.step(dt_s, i_a, v_cell, t_c, self.cap.q_ah)
         q = self.cap.q_ah
         h0 = e.H[0]
         if ok and h0 != 0.0:
@@ -133,8 +134,9 @@ class CellEstimator:
         # through P's cross terms it also takes back the SoC the offset had counted).
         self.zero_s = self.zero_s + dt_s if abs(i_a) <= self.i_zero_max else 0.0
         if self.zero_s >= ZERO_MIN_S:
-            e.update(i_a - x[3], self.r_zero, E_OFFSET)
-        if abs(i_a - x[3]) <= 0.01 * q:
+            e.update((i_a - b) / sb, self.r_zero / (sb * sb), E_OFFSET)
+            b = x[3] * sb
+        if abs(i_a - b) <= 0.01 * q:
             self.rest_s += dt_s
             self._rest_tick(dt_s, v_cell, t_c)
         else:
@@ -144,7 +146,7 @@ class CellEstimator:
         # knees carry plating/stripping overpotentials the model does not have): after
         # REST_ANCHOR_S at |i| <= C/100, when the RC branches have relaxed.
         sure = abs(e.k) >= p["plateau_slope_v"] and self.rest_s >= REST_ANCHOR_S
-        self.cap.step(dt_s, i_a - x[3], x[0], e.P[0] if sure else 1.0)
+        self.cap.step(dt_s, i_a - b, x[0], e.P[0] if sure else 1.0)
         self.n_updates += 1
         self._publish()
         return ok
@@ -160,9 +162,9 @@ class CellEstimator:
         if i_sigma_a is None:
             i_sigma_a = self.p["cap_i_offset_sigma_a"] + 0.01 * q
         # the cell's current over the gap taken as zero: the measured one equals the offset estimate
-        e.predict(dt_s, x[3], 25.0 if self._t_c is None else self._t_c, q)
+        e.predict(dt_s, x[3] * e.m.sb, 25.0 if self._t_c is None else self._t_c, q)
         e.P[0] += (i_sigma_a * dt_s / (3600.0 * q)) ** 2
-        clamp(x, e.P, e.x_hi, e.p_lo, e.p_hi)
+        clamp(x, e.P, e.x_hi)
         self.i_recent = 0.0
         self.zero_s = 0.0
         self.rest_s = 0.0
@@ -248,7 +250,7 @@ class CellEstimator:
             P[j] = P[4 * j] = 0.0
         P[0] = var
         self.var_sys = 0.0
-        clamp(x, P, e.x_hi, e.p_lo, e.p_hi)
+        clamp(x, P, e.x_hi)
         self.cap.soc_a = None
         self.n_reseeds += 1
         self._reseeded = True
@@ -257,8 +259,8 @@ class CellEstimator:
         e = self.ekf
         self.soc = min(e.x[0], 1.0)  # the state may sit slightly above 1 (bms.est.joseph.SOC_MAX)
         self.soc_sigma = sqrt(e.P[0] + self.var_sys)
-        self.i_offset_a = e.x[3]
-        self.i_offset_sigma_a = sqrt(e.P[15])
+        self.i_offset_a = e.x[3] * e.m.sb
+        self.i_offset_sigma_a = sqrt(e.P[15]) * e.m.sb
         self.q_ah = self.cap.q_ah
         self.q_sigma_ah = self.cap.q_sigma_ah
         self.v_pred = e.v_pred

@@ -1,9 +1,9 @@
 # Equivalent-circuit cell model for the estimator (micro:bit-sized core; MicroPython 1.9 syntax).
-# State x = [soc, v1, h, b]; b = current-sensor offset [A] (Plett's bias state): the cell's current is
-# i = i_meas - b; i > 0 = charge.
+# State x = [soc, v1, h, b]; b = current-sensor offset (Plett's bias state) in units of its prior sigma sb
+# (cap_i_offset_sigma_a): the cell's current is i = i_meas - sb*b; i > 0 = charge.
 #   f: soc += eta*i*dt/(3600*Q);  v1 = a1*v1 + R1*(1-a1)*i, a1 = exp(-dt/tau1);
 #      h = ah*h + (1-ah)*sgn(i), ah = exp(-|gamma*dsoc|)   (Plett's ESC hysteresis);  b = b
-#      F = diag(1, a1, ah, 1) + c e3', c = (-eta*dt/(3600*Q), 0, 0, 0): the offset reaches the voltage only
+#      F = diag(1, a1, ah, 1) + c e3', c = (-sb*eta*dt/(3600*Q), 0, 0, 0): the offset reaches the voltage only
 #      through SoC (its IR share, ~1 mV, is below the model's error and would let a load-dependent model error
 #      pass for an offset); it is calibrated at zero current (bms.est.estimator).
 #   h: v = OCV(soc, T) + M*h + v1 + R0(T)*i
@@ -21,6 +21,7 @@ class CellModel:
         self.m_hyst = p["m_hyst_v"]
         self.gamma = p["gamma_hyst"]
         self.eta = p["eta_chg"]
+        self.sb = p["cap_i_offset_sigma_a"] + 1e-9
         self.at(25.0)
 
     def at(self, t_c):
@@ -33,7 +34,7 @@ class CellModel:
 
     def f(self, x, d, c, dt, i, q_ah):
         # State transition in place for the measured current i; F = diag(d) + c e3'. Call at(t_c) first.
-        i -= x[3]
+        i -= x[3] * self.sb
         e = dt / (3600.0 * q_ah)
         if i > 0.0:
             e *= self.eta
@@ -45,7 +46,7 @@ class CellModel:
         x[2] = ah * x[2] + (1.0 - ah) * (1.0 if i > 0.0 else (-1.0 if i < 0.0 else 0.0))
         d[1] = a1
         d[2] = ah
-        c[0] = -e  # d soc / d b; v1 and v are left blind to b: its IR share (mV) is below the model's error
+        c[0] = -e * self.sb  # d soc / d b; v1 and v are left blind to b: its IR share (mV) is below the model's error
         return ds
 
     def ocv_slope(self, soc, t_c):
