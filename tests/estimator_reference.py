@@ -77,8 +77,6 @@ class RefEkf(ExtendedKalmanFilter):
         H = self.h_jacobian(self.x, t_c)
         y = v - self.hx(self.x, i, t_c)[0, 0]
         r = p["sigma_v"] ** 2 + 1e-8 + p["sigma_v_per_a"] ** 2 * i * i
-        if i > 0 and self.x[0, 0] < p["chg_knee_soc"]:
-            r += 0.09
         hph = (H @ self.P @ H.T)[0, 0]
         nis = y * y / (hph + r)
         c = max(self.c, 1.0)

@@ -122,6 +122,8 @@ class CellEstimator:
             ri *= p["dis_knee_sigma_gain"] ** 2
         e.ri = ri
         e.r = self.r_base + ri * self.i_recent * self.i_recent
+        if i_c > 0.0 and x[0] < p["chg_knee_soc"]:
+            e.r += 0.09  # plating onto a (nearly) bare collector: no depletion knee, voltage says little
         ok = e.step(dt_s, i_a, v_cell, t_c, self.cap.q_ah)
         q = self.cap.q_ah
         h0 = e.H[0]
@@ -145,7 +147,7 @@ class CellEstimator:
         # counting's own confidence, not a reading of SoC) and the cell rests (under load the
         # knees carry plating/stripping overpotentials the model does not have): after
         # REST_ANCHOR_S at |i| <= C/100, when the RC branches have relaxed.
-        sure = abs(e.k) >= p["plateau_slope_v"] and self.rest_s >= REST_ANCHOR_S
+        sure = abs(e.m.k) >= p["plateau_slope_v"] and self.rest_s >= REST_ANCHOR_S
         self.cap.step(dt_s, i_a - b, x[0], e.P[0] if sure else 1.0)
         self.n_updates += 1
         self._publish()
@@ -280,7 +282,7 @@ class CellEstimator:
 
     @property
     def ocv_slope(self):
-        return self.ekf.k
+        return self.model.k
 
     @property
     def n_cap_updates(self):

@@ -1,19 +1,5 @@
 # Covariance algebra and bounds for the 4-state SoC filter (scalar measurements), in 32-bit-safe form
 # (micro:bit-sized; MicroPython 1.9 syntax). P is a row-major list of 16, always written symmetrically.
-def init(f, v0):
-    # Filter f's covariance (SoC variance v0; the offset in units of its prior sigma) and scratch lists
-    f.P = P = [0.0] * 16
-    P[0] = v0
-    P[5] = 1e-4
-    P[10] = 0.25
-    P[15] = 1.0
-    f.d = [1.0] * 4  # F = diag(d) + c e3'
-    f.c = [0.0] * 4
-    f.H = [0.0, 1.0, 0.0, 0.0]
-    f.K = [0.0] * 4
-    f.U = [0.0] * 4  # P H'
-
-
 def predict_cov(f, dt, ds):
     # P = F P F' + Q for filter f, F = diag(d) + c e3' (the current-sensor offset, the last state, enters the
     # others through column 3 only; d[3] = 1, c[3] = 0):
@@ -36,9 +22,9 @@ def predict_cov(f, dt, ds):
 
 def p_ht(P, H, U):
     # U = P H'; returns H P H'
-    s = 0.0
+    s = 0
     for i in range(4):
-        e = 0.0
+        e = 0
         for j in range(4):
             e += P[4 * i + j] * H[j]
         U[i] = e
@@ -60,7 +46,7 @@ def joseph(P, K, U, s, r):
             P[4 * j + i] = e
 
 
-def update(f, y, R, H, n):
+def update(f, y, R, H, n=4):
     # Scalar update: S = H P H' + R;  K = P H'/S (K[j] = 0 for j >= n: a
     # consider state);  x += K y;  Joseph form (valid for any K).  Returns S.
     P = f.P
@@ -69,7 +55,7 @@ def update(f, y, R, H, n):
     x = f.x
     S = p_ht(P, H, U) + R
     for j in range(4):
-        K[j] = U[j] / S if j < n else 0.0
+        K[j] = U[j] / S if j < n else 0
         x[j] += K[j] * y
     joseph(P, K, U, S, R)
     clamp(x, P, f.x_hi)
@@ -78,14 +64,14 @@ def update(f, y, R, H, n):
 
 SOC_MAX = 1.02  # a cell charged past v_max at rest sits a little above SoC 1 (OCV extrapolated)
 P_LO = (1e-8, 1e-10, 1e-8, 1e-6)  # variance floors of soc, v1, h, b (b in units of its own prior sigma)
-P_HI = (0.16, 0.04, 1.0, 1.0)  # variance caps (sigma 0.4, 0.2 V, 1, the offset's prior)
+P_HI = (0.16, 0.04, 1, 1)  # variance caps (sigma 0.4, 0.2 V, 1, the offset's prior)
 
 
 def clamp(x, P, x_hi):
     # States to their ranges (soc 0..x_hi[0], the others -x_hi..x_hi); variance floors (add to the
     # diagonal) and caps (P <- D P D, D diagonal > 0): both keep P PSD.
     for j in range(4):
-        x[j] = min(max(x[j], -x_hi[j] if j else 0.0), x_hi[j])
+        x[j] = min(max(x[j], -x_hi[j] if j else 0), x_hi[j])
         d = P[5 * j]
         if d < P_LO[j]:
             P[5 * j] = P_LO[j]
