@@ -118,7 +118,7 @@ _PRESETS = {
 # Hard limits per cathode: a config outside these is rejected, whatever the caller wanted.
 _HARD = {"nvp": (2.0, 4.0), "layered-oxide": (1.5, 4.3)}
 
-# The keys the estimator core (bms.est.model + bms.est.ekf) reads: enough to build it on a tiny board.
+# The keys the estimator core (bms.est.model, bms.est.kalman, bms.est.ekf) reads: enough to build it on a tiny board.
 CORE_KEYS = (
     "soc_pts", "ocv_pts", "docv_dt_v_per_k", "r0_ohm", "r1_ohm", "tau1_s", "ea_r0_j_mol", "ea_r1_j_mol",
     "m_hyst_v", "gamma_hyst", "eta_chg", "sigma_v", "sigma_v_per_a", "chg_knee_soc", "q_soc_per_s", "q_soc_per_dsoc", "q_v1_v2_per_s",

@@ -128,7 +128,7 @@ class CellEstimator:
         q = self.cap.q_ah
         h0 = e.H[0]
         if ok and h0 != 0.0:
-            self._sys_toward(e.K[0] * h0, self.var_ocv / (h0 * h0))
+            self._sys_toward(e.K[0] * h0, self._ocv_spread(e.R, t_c))
         elif h0 == 0.0 and e.P[0] > READ_MIN_VAR and abs(i_c) <= 0.05 * q:
             self._read_soc(i_c, v_cell, t_c)
         # Offset calibration: a measured current within the sensor's offset bound for ZERO_MIN_S is
@@ -180,6 +180,16 @@ class CellEstimator:
         # sigma_ocv^2/slope^2 by the share g of SoC's variance a reading removed, and is carried unchanged
         # by the coulomb count.
         self.var_sys += min(max(g, 0.0), 1.0) * (var - self.var_sys)
+
+    def _ocv_spread(self, var_v, t_c):
+        # SoC variance of one voltage reading at the filter's SoC: the inverse image of its OCV +- 2 sigma
+        # (sigma^2 = var_v + the table's own error), not var/slope^2: next to a very steep stretch a volt of
+        # error there is a fraction of a percent, one step into the flatter one it is several.
+        m = self.model
+        v = m.ocv_slope(self.ekf.x[0], t_c)[0]
+        sv = 2.0 * sqrt(var_v + self.var_ocv)
+        d = 0.25 * (soc_from_ocv(m, v + sv, t_c) - soc_from_ocv(m, v - sv, t_c))
+        return d * d
 
     def _ocv_read(self, v_ocv, var_v, t_c):
         # SoC from an OCV and its variance: the inverse image of v_ocv +- 2 sigma (sigma^2 = var_v + the
