@@ -3,7 +3,7 @@ VENV    ?= .venv
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 
-.PHONY: all demo test test-all firmware-check system-deps bench bench-campaigns clean
+.PHONY: all demo test test-all firmware-check system-deps bench bench-campaigns mcu-image clean
 
 all: test
 
@@ -44,6 +44,22 @@ bench-campaigns: $(STAMP)
 	$(PY) bench/detection_score.py --only dead_sodium --dead-sodium-cycles 40 --per-fault
 	$(PY) bench/detection_score.py --only dead_sodium --dead-sodium-cycles 40 --per-fault --seed 5000
 	$(PY) bench/detection_score.py --other-cycling
+
+# MicroPython for the emulated Cortex-M3 (hil/qemu.py) from source, for machines without ../shared/mcu: needs
+# network, gcc-arm-none-eabi and libnewlib-arm-none-eabi (tools/system-deps.sh). Writes build/mcu/*.elf, where
+# hil/qemu.py looks when NABMS_MCU_DIR is unset. Never committed (build/ is ignored).
+MPY_COMMIT := 1c3c201149f37fe8d81246191b3127bb198d6306
+mcu-image:
+	@command -v arm-none-eabi-gcc >/dev/null || { echo "mcu-image: arm-none-eabi-gcc missing (apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi)"; exit 1; }
+	rm -rf build/mpsrc && mkdir -p build/mpsrc build/mcu
+	curl -fsSL https://github.com/micropython/micropython/archive/$(MPY_COMMIT).tar.gz | tar -xz -C build/mpsrc --strip-components=1
+	$(MAKE) -C build/mpsrc/mpy-cross -j2
+	$(MAKE) -C build/mpsrc/ports/qemu -j2 BOARD=MPS2_AN385 FROZEN_MANIFEST=
+	$(MAKE) -C build/mpsrc/ports/qemu -j2 BOARD=MPS2_AN500 FROZEN_MANIFEST=
+	cp build/mpsrc/ports/qemu/build-MPS2_AN385/firmware.elf build/mcu/firmware-MPS2_AN385.elf
+	cp build/mpsrc/ports/qemu/build-MPS2_AN500/firmware.elf build/mcu/firmware-MPS2_AN500.elf
+	cp build/mpsrc/LICENSE build/mcu/LICENSE-micropython
+	@echo "mcu-image: build/mcu/ (hil/qemu.py finds it when NABMS_MCU_DIR is unset)"
 
 clean:
 	rm -rf build runs .pytest_cache

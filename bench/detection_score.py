@@ -11,19 +11,19 @@
              --other-cycling (healthy strings at 1C/1C, 0.2C/0.3C and 0.5C with 10-min rests: false alarms
              under cycling the thresholds were not set on),
              --noisy-sensors (a cheaper front end's noise, offset and gain),
-             --set KEY=VALUE (override a detectparams threshold in every scenario, repeatable; e.g.
+             --set KEY=VALUE (override a bms.config.detect value in every scenario, repeatable; e.g.
              --set ss_min_slope_v=1e9 switches the late-rest voltage fit off, leaving the soft short to the
              charge balance)
 
 Each scenario is a series string (sim.pack.Pack, cell-to-cell spread, sensor noise from sim.sensors.SensorModel)
-cycled by sim.profiles (CC-CV charge / rest / CC discharge / rest, rests >= 30 min); the firmware's own code runs in
-process: one bms.est.estimator.CellEstimator per cell and one bms.detect.plating.PlatingDetectors per string, fed with the
-*measured* signals.  The BMS's charge limit is not fed back (open loop), so a healthy twin and a faulty cell see the
-same profile; its balancing resistors are: the firmware's bms.balance.BottomBalancer switches the simulator's
-(sim.pack.Pack.set_bleed, 20 ohm +-1 %), and the cells' estimators get the string's current less their resistor's
-(--no-balance: a board without them, where the dead-sodium detector reads the string's cut-off instead).  The
-profile, standing in for a cycler, cuts a discharge off within 0.1 s of v_min (finer steps near an empty cell); the
-firmware samples every 2 s and at the cut-off itself, with the interval's mean current.
+cycled by sim.profiles (CC-CV charge / rest / CC discharge / rest, rests >= 30 min) through sim.cycler.Cycler, which
+cuts a discharge off within 0.1 s of v_min like test equipment (finer steps near an empty cell; the firmware samples
+every 2 s and at the cut-off itself, with the interval's mean current).  The firmware's whole sample pipeline runs in
+process (hil.inprocess: Bms.on_sample, with its plausibility checks, balancer, estimators, detectors and
+protections), fed with the *measured* signals.  Its limits are not fed back (open loop), so a healthy twin and a
+faulty cell see the same profile; its balancing resistors are: the bleed mask switches the simulator's
+(sim.pack.Pack.set_bleed, 20 ohm +-1 %) (--no-balance: a board without them, where the dead-sodium detector reads
+the string's cut-off instead).
 
 Per detector:
   recall         injected faults of at least the stated magnitude detected (an event of severity >= ALARM on that
@@ -39,7 +39,7 @@ Per detector:
 Stated magnitudes: soft short >= C/200 leakage (r_ohm = 3.4 V / (q/200)); dendrite: critical current density
 x 0.25 and at most 0.75 x the 0.5C charge's current density (dendrite_ccd_factor: x 0.18 at 45 degC); dead
 sodium: dead-sodium rate x 2 (doubling); stripping void: critical stripping current x 0.2; nucleation: overshoot
-x 4 (the bench raises the simulator's nucleation overpotential mid-run for the whole string: it counts as one
+x 4 (a nucleation fault on every cell at once, sim.faults: the whole string's interphase; it counts as one
 fault, found if any cell alarms); model mismatch: ohmic and RC resistances x 3 (the simulator's
 ``impedance`` fault: a cell that no longer behaves like its model, with no plating trouble); its extra
 ``catch_all`` is the share of the other detectors' faults it also alarms on.  An injected fault may not manifest
@@ -48,7 +48,8 @@ simulator, and the dead-sodium faults whose cell set the string's cut-off (had t
 of a discharge, truth) after the onset: a cell with sodium in reserve at every cut-off shows no trace of a faster
 loss at its terminals (its cathode's state does not depend on it); recall_manifest is the recall over those.
 
-ROC-style plots: each detector's evaluations are traced (PlatingDetectors.trace); for a threshold sweep,
+ROC-style plots: every channel's evaluations are traced (hil.inprocess.InProcessBms.trace; the channels and their
+level keys are bms.detect.levels.CHANNELS); for a threshold sweep,
 a fault counts as detected when any evaluation after its start reaches the threshold, a healthy cell-scenario
 as a false alarm when any of its evaluations does (the level machine's delay/hysteresis is ignored there).
 """
@@ -64,20 +65,17 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
-from bms.config import cell as cellparams  # noqa: E402
-from bms.config import detect as detectparams  # noqa: E402
+from bms.config import detect as detect_config  # noqa: E402
 from bms.core import events as ev  # noqa: E402
-from bms.balance import BottomBalancer  # noqa: E402
-from bms.detect.plating import DN_BAL_SLOT, DN_CUT_SLOT, MM_STEP_SLOT, NU_STR_SLOT, PlatingDetectors  # noqa: E402
-from bms.est.estimator import CellEstimator  # noqa: E402
+from bms.detect.levels import CHANNELS  # noqa: E402
+from hil.inprocess import InProcessBms, run_closed_loop  # noqa: E402
 from sim import params as P  # noqa: E402
 from sim import profiles  # noqa: E402
+from sim.cycler import Cycler  # noqa: E402
 from sim.pack import Pack  # noqa: E402
 from sim.sensors import SensorModel  # noqa: E402
 
 Q_AH = 2.0
-KNEE_AH = 0.003  # the cycler's fine steps start this close to an empty cell (plus one step's charge) ...
-CUTOFF_DT_S = 0.1  # ... and are this long
 DETECTORS = (
     ("soft_short", ev.SOFT_SHORT),
     ("dendrite", ev.DENDRITE),
@@ -97,22 +95,11 @@ FAULT_DETECTOR = {
     "nucleation": "nucleation",
     "impedance": "model_mismatch",  # a cell that no longer fits its model (resistance x3, no plating trouble)
 }
-THRESHOLD_KEYS = {  # (warn, alarm) keys of detectparams per detector, for the ROC plot's markers
-    "soft_short": ("ss_warn_c", "ss_alarm_c"),
-    "dendrite": ("dd_warn_v", "dd_alarm_v"),
-    "dead_sodium": ("dn_warn", "dn_alarm"),
-    "nucleation": ("nu_warn_v", "nu_alarm_v"),
-    "stripping_void": ("sv_warn", "sv_alarm"),
-    "model_mismatch": ("mm_warn", "mm_alarm"),
-    "model_mismatch_step": ("mm_r_warn", "mm_r_alarm"),  # its step-resistance channel (a level slot of its own)
-    "dead_sodium_cut": ("dn_cut_warn", "dn_cut_alarm"),  # the string's loss at its cut-off (a level slot of its own)
-    "dead_sodium_bal": ("dn_bal_warn", "dn_bal_alarm"),  # each cell's loss read by the bottom balancer (its own slot)
-    "nucleation_string": ("nu_str_warn_v", "nu_str_alarm_v"),  # the string's median step (a level slot of its own)
-}
-SLOT_CHANNELS = {  # detector -> (its second channel's ROC name, the channel's level slot)
-    "model_mismatch": ("model_mismatch_step", MM_STEP_SLOT),
-    "dead_sodium": ("dead_sodium_bal", DN_BAL_SLOT),  # with the balancer (the default); --no-balance: the cut-off's
-    "nucleation": ("nucleation_string", NU_STR_SLOT),
+THRESHOLD_KEYS = {row[1]: row[2][:2] for row in CHANNELS}  # channel -> (warn, alarm) keys: the ROC's markers
+SECOND_CHANNEL = {  # detector -> the channel of its own level machine that gets a threshold sweep of its own
+    "model_mismatch": "model_mismatch_step",
+    "dead_sodium": "dead_sodium_bal",  # with the balancer (the default); --no-balance: the cut-off's
+    "nucleation": "nucleation_string",
 }
 SENSORS = {"v_noise_v": 1e-3, "i_noise_a": 5e-3, "i_gain": 0.002, "i_offset_a": 0.002, "t_noise_c": 0.2,
            "adc_bits": 16}
@@ -123,105 +110,38 @@ NOISY_SENSORS = {"v_noise_v": 3e-3, "i_noise_a": 20e-3, "i_gain": 0.005, "i_offs
 
 
 def run_scenario(sc):
-    """Run one scenario dict; return events, traces, labels and the cycle count."""
+    """Run one scenario dict through the firmware's whole pipeline (hil.inprocess); return events, traces, labels
+    and the simulator's truth (rests, cycle starts, the cell at each cut-off)."""
     cathode, interphase = sc["cathode"], sc["interphase"]
-    preset = cathode + "-" + interphase
     n = sc["n_cells"]
-    dt = sc.get("dt_s", 2.0)
+    faults = list(sc.get("faults", ()))
+    nuc = sc.get("nucleation")  # the whole string's nucleation overpotential x factor: one fault per cell
+    if nuc is not None:
+        faults += [{"kind": "nucleation", "cell": c, "t_start_s": nuc["t_start_s"], "factor": nuc["factor"]}
+                   for c in range(n)]
     pack = Pack(cathode=cathode, interphase=interphase, n_cells=n, q_ah=Q_AH, t_amb_c=sc["t_amb_c"],
-                seed=sc["seed"], spread=True, faults=sc.get("faults", ()), soc0=sc.get("soc0", 0.02))
+                seed=sc["seed"], spread=True, faults=faults, soc0=sc.get("soc0", 0.02))
     sensors = SensorModel(seed=sc["seed"] + 1000, **sc.get("sensors", SENSORS))
     prof = profiles.cycles(sc["n_cycles"], Q_AH, c_chg=sc.get("c_chg", 0.5), c_dis=sc.get("c_dis", 0.5),
                            rest_s=sc.get("rest_s", 1800.0))
-    p = cellparams.preset(preset)
-    ests = [CellEstimator(p, None) for _ in range(n)]
-    cfg = detectparams.preset(preset)
-    cfg.update(sc.get("cfg", {}))
-    bal = None
-    if sc.get("balance", True):  # the firmware's bottom balancer, its resistors switched in the simulator
-        bal = BottomBalancer(n, Q_AH, p["v_min"], cfg["bal_r_ohm"], cfg["bal_max_s"])
-    det = PlatingDetectors(n, cfg, bal)
+    cycler = Cycler(pack, prof, dt_s=sc.get("dt_s", 2.0))
+    board = InProcessBms(n, cathode + "-" + interphase, detect_overrides=sc.get("cfg"),
+                         balance=sc.get("balance", True))
     traces = {}
 
-    def trace(cell, kind, t_s, value):
-        traces.setdefault((cell, kind), []).append((t_s, value))
+    def trace(cell, channel, t_s, value):
+        traces.setdefault((cell, channel), []).append((t_s, value))
 
-    det.trace = trace
-    events = []
-    extra_labels = []
-    nuc = sc.get("nucleation")  # bench-side injection: {"cell": all, "t_start_s", "factor"}
-    st = pack.state
-    t = 0.0
-    t_max = sc.get("t_max_s", 1e9)
-    i_meas = 0.0
-    rests = []  # (start, end) of the profile's rests (true current zero) of >= 30 min
-    cycle_t = []  # when each new cycle of the profile began
-    rest_t0 = None
-    i_prev = 0.0
-    cutoff_cells = []  # (t, cell with the least plated sodium) at the end of each discharge
-    cyc = prof.cycle_index
-    pending = None  # a current the profile gave at a cut-off, for the next interval
-    while (pending is not None or not prof.done(t, st)) and t < t_max:
-        if nuc is not None and t >= nuc["t_start_s"] and not extra_labels:
-            ip = dict(pack.cells.ip)  # a copy: never touch the simulator's module-level tables
-            ip["eta_nuc_v"] *= nuc["factor"]
-            pack.cells.ip = ip
-            for c in range(n):
-                extra_labels.append({"cell": c, "kind": "nucleation", "t_start_s": t, "t_end_s": None,
-                                     "magnitude": nuc["factor"], "unit": "eta_nuc_factor", "source": "injected",
-                                     "pack": True})
-        # the cycler cuts a discharge off within 0.1 s of v_min, as test equipment does: near the knee (truth: the
-        # emptiest cell within a few mAh of bare) the step is divided, and the firmware samples at the cut-off (the
-        # interval ends where the current steps: its mean current and its last voltage belong together)
-        sub = 1
-        if i_prev < 0.0 and float(pack.cells.q_plated.min()) < KNEE_AH - i_prev * dt / 3600.0:
-            sub = int(round(dt / CUTOFF_DT_S))
-        i_sum = 0.0
-        k = 0
-        i0 = None
-        while k < sub:
-            i = pending if pending is not None else prof(t, st, math.inf, math.inf)
-            pending = None
-            if i0 is None:
-                i0 = i
-            elif i != i0:
-                pending = i  # the next interval starts with it
-                break
-            if prof.cycle_index != cyc:
-                cyc = prof.cycle_index
-                cycle_t.append(t)
-            if i == 0.0 and rest_t0 is None:
-                rest_t0 = t
-            elif i != 0.0 and rest_t0 is not None:
-                if t - rest_t0 >= 1800.0:
-                    rests.append((rest_t0, t))
-                rest_t0 = None
-            if i == 0.0 and i_prev < 0.0:  # the end of a discharge: which cell ran out of sodium (truth)
-                cutoff_cells.append((t, int(np.argmin(pack.cells.q_plated))))
-            i_prev = i
-            st = pack.step(i, dt / sub)
-            t = st.t_s
-            i_sum += i
-            k += 1
-        i = i_sum / k
-        dt_fw = k * dt / sub
-        v_m, i_meas, t_m = sensors.measure(t, i, st)
-        v_l = v_m.tolist()
-        t_l = t_m.tolist()
-        if bal is not None:
-            bal.update(t, dt_fw, i_meas, v_l, min(e.soc for e in ests))
-            pack.set_bleed(bal.on)
-            for c in range(n):
-                ests[c].update(dt_fw, i_meas - bal.i_a[c], v_l[c], t_l[c])
-        else:
-            for c in range(n):
-                ests[c].update(dt_fw, i_meas, v_l[c], t_l[c])
-        for e in det.update(t, dt_fw, i_meas, v_l, t_l, ests):
-            events.append(e)
-    labels = [dict(lab) for lab in pack.labels] + extra_labels
-    return {"name": sc["name"], "n_cells": n, "n_cycles": prof.cycle_index + 1, "t_end_s": t,
+    board.trace = trace
+    events = run_closed_loop(board, cycler, sensors, sc.get("t_max_s", math.inf))
+    labels = [dict(lab) for lab in pack.labels]
+    for lab in labels:
+        if nuc is not None and lab["kind"] == "nucleation" and lab["source"] == "injected":
+            lab["pack"] = True  # the string's fault: found if any cell alarms
+    return {"name": sc["name"], "n_cells": n, "n_cycles": prof.cycle_index + 1, "t_end_s": cycler.t,
             "events": events, "traces": traces, "labels": labels, "faults": sc.get("faults", ()),
-            "nucleation": nuc, "rests": rests, "cycle_t": cycle_t, "cutoff_cells": cutoff_cells}
+            "nucleation": nuc, "rests": cycler.rests, "cycle_t": cycler.cycle_t,
+            "cutoff_cells": cycler.cutoff_cells}
 
 
 # ---------------------------------------------------------------------------------------------------- the suite
@@ -353,8 +273,8 @@ def score(results, cfg_ref):
         healthy_cc = 0
         fault_max = []
         healthy_max = []
-        slot = SLOT_CHANNELS.get(name)  # a second channel with a level slot of its own: its own sweep
-        slot_h, slot_f = [], []
+        second = SECOND_CHANNEL.get(name)  # a second channel: its own sweep
+        second_h, second_f = [], []
         others = others_hit = 0
         for r in results:
             labelled = set(lab["cell"] for lab in r["labels"])
@@ -366,10 +286,10 @@ def score(results, cfg_ref):
                 evs = [e for e in r["events"] if e[0] == c and e[1] == code]
                 false_alarms += sum(1 for e in evs if e[2] >= ev.ALARM)
                 false_warnings += sum(1 for e in evs if e[2] == ev.WARNING)
-                tr = r["traces"].get((c, code), ())
+                tr = r["traces"].get((c, name), ())
                 healthy_max.append(max([v for _, v in tr], default=-math.inf))
-                if slot:
-                    slot_h.append(max([v for _, v in r["traces"].get((c, slot[1]), ())], default=-math.inf))
+                if second:
+                    second_h.append(max([v for _, v in r["traces"].get((c, second), ())], default=-math.inf))
             groups = {}  # a pack-wide fault (the bench's nucleation injection) is one fault found on any cell
             for lab in injected:
                 key = (lab["kind"], lab["t_start_s"]) if lab.get("pack") else (lab["kind"], lab["cell"])
@@ -407,11 +327,11 @@ def score(results, cfg_ref):
                     in_first_rest += bool(first_rest) and min(hits) <= first_rest[0] + 120.0
                     if shown:  # an alarm before the truth shows the fault counts 0 cycles
                         delays_shown.append(_cycles_begun(r, t_shown, min(hits)))
-                vals = [v for c in cells for t, v in r["traces"].get((c, code), ()) if t >= t0]
+                vals = [v for c in cells for t, v in r["traces"].get((c, name), ()) if t >= t0]
                 fault_max.append(max(vals, default=-math.inf))
-                if slot:
-                    slot_f.append(max([v for c in cells for t, v in r["traces"].get((c, slot[1]), ())
-                                       if t >= t0], default=-math.inf))
+                if second:
+                    second_f.append(max([v for c in cells for t, v in r["traces"].get((c, second), ())
+                                         if t >= t0], default=-math.inf))
         table[name] = {
             "recall": detected / total if total else None,
             "faults": total,
@@ -431,8 +351,8 @@ def score(results, cfg_ref):
             "per_fault": rows,
         }
         roc[name] = (healthy_max, fault_max)
-        if slot:
-            roc[slot[0]] = (slot_h, slot_f)
+        if second:
+            roc[second] = (second_h, second_f)
         if name == "model_mismatch":
             table[name]["catch_all"] = others_hit / others if others else None
     return table, roc
@@ -527,12 +447,12 @@ def main(argv=None):
     if args.no_balance:
         for sc in suite:
             sc["balance"] = False
-        SLOT_CHANNELS["dead_sodium"] = ("dead_sodium_cut", DN_CUT_SLOT)
+        SECOND_CHANNEL["dead_sodium"] = "dead_sodium_cut"
     over = {}
     for item in args.set:
         key, sep, val = item.partition("=")
-        if not sep or key not in detectparams.preset("nvp-mg-naf"):
-            ap.error("--set wants KEY=VALUE with a detectparams key, got %r" % item)
+        if not sep or key not in detect_config.preset("nvp-mg-naf"):
+            ap.error("--set wants KEY=VALUE with a detector config key (bms.config.detect), got %r" % item)
         try:
             over[key] = float(val)
         except ValueError:
@@ -559,7 +479,7 @@ def main(argv=None):
 
         with open(args.dump, "wb") as fh:
             pickle.dump(results, fh)
-    cfg_ref = detectparams.preset("nvp-mg-naf")
+    cfg_ref = detect_config.preset("nvp-mg-naf")
     table, roc = score(results, cfg_ref)
     plots = plot_roc(roc, cfg_ref, args.out)
     if args.json:

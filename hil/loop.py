@@ -39,7 +39,7 @@ class Recording:
 
     def __init__(self):
         self._rows = {c: [] for c in self.COLUMNS}
-        self.events = []  # host.link.Event
+        self.events = []  # hil.link.Event
         self.wall_s = 0.0
         self.board = {}
         self.stats = {}

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from hil.loop import flag_names
-from host.plots import plot_recording
+from hil.plots import plot_recording
 
 
 def new_run_dir(root="runs", tag=""):

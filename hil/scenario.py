@@ -84,7 +84,7 @@ def run_scenario(path, port: str | None = None, out="runs", max_steps: int = 10*
     from hil.loop import run_closed_loop
     from hil.report import new_run_dir, write_run
     from hil.virtual_board import VirtualBoard
-    from host.link import BoardLink
+    from hil.link import BoardLink
 
     sc = load(path)
     cell = dict(sc["cell"])

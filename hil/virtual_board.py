@@ -38,10 +38,12 @@ def micropython_command() -> str:
 
 
 class VirtualBoard:
-    def __init__(self, heapsize: str | None = "256k", root: Path = FIRMWARE):
+    def __init__(self, heapsize: str | None = "256k", root: Path = FIRMWARE, repl: bool = False):
         """root: the board's filesystem, main.py and the bms package (the source tree, or a build of .mpy files
-        made by host.deploy.build_image)."""
+        made by host.deploy.build_image). repl: boot to the REPL like a board without main.py (the process runs
+        in root, so mpremote's file copies land there; start main over the raw REPL)."""
         self.heapsize = heapsize
+        self.repl = repl
         self.root = Path(root)
         self.proc: subprocess.Popen | None = None
         self.port: str = ""
@@ -54,9 +56,11 @@ class VirtualBoard:
         cmd = [micropython_command()]
         if self.heapsize:
             cmd += ["-X", "heapsize=" + self.heapsize]
-        cmd.append(str(self.root / "main.py"))
+        if not self.repl:
+            cmd.append(str(self.root / "main.py"))
         env = dict(os.environ, MICROPYPATH=str(self.root))
-        self.proc = subprocess.Popen(cmd, stdin=master, stdout=master, stderr=self._stderr, env=env, close_fds=True)
+        self.proc = subprocess.Popen(cmd, stdin=master, stdout=master, stderr=self._stderr, env=env, close_fds=True,
+                                     cwd=str(self.root))
         os.close(master)
         self._slave = slave  # kept open so the line stays up until stop()
         self.port = os.ttyname(slave)

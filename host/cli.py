@@ -4,23 +4,25 @@
   nabms hello --port P          handshake: firmware version, cells, preset
   nabms stats --port P          the firmware's receive/reject counters
   nabms virtual-board [--mpy]   start a virtual board and print its serial port path (Ctrl-C stops it);
-                                --mpy runs the image `flash` copies (bms/*.mpy) instead of the source tree
-  nabms flash --port P [--source]   copy the firmware to a MicroPython board with mpremote: main.py and the bms
-                                package precompiled by mpy-cross (--source: the .py files)
+                                --mpy runs the image `flash` copies (bms/*.mpy) instead of the source tree;
+                                --target qemu: the emulated Cortex-M3 (MicroPython 1.29, float32), firmware in ROMFS
+  nabms flash --port P [--source] [--board F] [--cell C] [--romfs] [--arch A]   copy the firmware to a board
+                                (main.py, bms/ as .mpy or --source .py, board.json, cell.json), start it
+                                and check that HELLO reports this firmware's version; --romfs-image OUT: the
+                                ROMFS image only (host/flash.py)
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 from hil.virtual_board import FIRMWARE, VirtualBoard
-from host.deploy import build_image, check_board_abi
+from host.deploy import build_image
 from host.link import BoardLink
 
 
@@ -46,6 +48,10 @@ def _cmd_stats(args):
 
 
 def _cmd_virtual(args):
+    if args.target == "qemu":
+        from hil.qemu import serve_forever
+
+        return serve_forever(args.board)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) if args.mpy else FIRMWARE
         if args.mpy:
@@ -62,43 +68,23 @@ def _cmd_virtual(args):
     return 0
 
 
-# removes the other kind of module from the board's bms/: MicroPython imports x.py before x.mpy, so a stale
-# source file would shadow a fresh .mpy (and a stale .mpy one whose source was removed)
-_REMOVE_OTHER = """import os
-def _rm(d):
-    try:
-        names = os.listdir(d)
-    except OSError:
-        return
-    for f in names:
-        if f.endswith('%s'):
-            os.remove(d + '/' + f)
-        elif '.' not in f:
-            _rm(d + '/' + f)
-_rm('bms')
-"""
-
-
 def _cmd_flash(args):
-    # main.py at the root, the package beside it: the board imports `bms` from its root filesystem
-    mp = [sys.executable, "-m", "mpremote", "connect", args.port]
-    with tempfile.TemporaryDirectory() as tmp:
-        if args.source:
-            files = sorted((FIRMWARE / "bms").rglob("*.py"))
-            root, main_py, other = FIRMWARE, FIRMWARE / "main.py", ".mpy"
-        else:
-            r = subprocess.run(mp + ["exec", "import sys; print(getattr(sys.implementation, '_mpy', 0))"],
-                               capture_output=True, text=True, check=True)
-            check_board_abi(int(r.stdout.split()[-1]))
-            image = build_image(Path(tmp))
-            root, files, main_py, other = Path(tmp), image[:-1], image[-1], ".py"
-        subprocess.run(mp + ["exec", _REMOVE_OTHER % other], check=True)
-        for d in sorted({f.parent.relative_to(root) for f in files}):
-            subprocess.run(mp + ["fs", "mkdir", ":" + d.as_posix()], check=False)
-            subprocess.run(mp + ["fs", "cp"] + [str(f) for f in files if f.parent.relative_to(root) == d]
-                           + [":" + d.as_posix() + "/"], check=True)
-        subprocess.run(mp + ["fs", "cp", str(main_py), ":main.py"], check=True)
-    print("flashed main.py and %d %s modules to %s" % (len(files), "source" if args.source else ".mpy", args.port))
+    from host.flash import FlashError, build_romfs_image, flash
+
+    try:
+        if args.romfs_image:
+            out = build_romfs_image(args.romfs_image, args.board, args.arch, args.cell)
+            print("wrote %s (load it into a board's ROMFS partition, or boot hil.qemu with it)" % out)
+            return 0
+        if not args.port:
+            print("flash: --port is required (or --romfs-image OUT)", file=sys.stderr)
+            return 2
+        version = flash(args.port, source=args.source, board_file=args.board, cell_file=args.cell, romfs=args.romfs,
+                        arch=args.arch)
+    except FlashError as e:
+        print("flash: %s" % e, file=sys.stderr)
+        return 1
+    print("flashed %s: firmware %s answers HELLO" % (args.port, version))
     return 0
 
 
@@ -111,14 +97,25 @@ def main(argv=None):
     p.add_argument("--virtual", action="store_true", help="use a virtual board (the default)")
     p.add_argument("--out", default="runs")
     p.set_defaults(fn=_cmd_run)
-    for name, fn in (("hello", _cmd_hello), ("stats", _cmd_stats), ("flash", _cmd_flash)):
+    for name, fn in (("hello", _cmd_hello), ("stats", _cmd_stats)):
         p = sub.add_parser(name)
         p.add_argument("--port", required=True)
-        if name == "flash":
-            p.add_argument("--source", action="store_true", help="copy bms/*.py instead of precompiled .mpy")
         p.set_defaults(fn=fn)
+    p = sub.add_parser("flash", help="copy the firmware to a board, start it, check HELLO")
+    p.add_argument("--port")
+    p.add_argument("--source", action="store_true", help="copy bms/*.py instead of precompiled .mpy")
+    p.add_argument("--board", help="board description (firmware/boards/*.json), copied as :board.json")
+    p.add_argument("--cell", help="a cell file (nabms fit writes one) the board boots on, as :cell.json")
+    p.add_argument("--romfs", action="store_true", help="deploy as a ROMFS image (boards with a ROMFS partition)")
+    p.add_argument("--romfs-image", metavar="OUT", help="only write the ROMFS image to OUT (the emulated MCU)")
+    p.add_argument("--arch", help="mpy-cross -march for the hot modules (armv6m: Pico, armv7m: M3, xtensawin: "
+                   "ESP32); default: bytecode only")
+    p.set_defaults(fn=_cmd_flash)
     p = sub.add_parser("virtual-board")
     p.add_argument("--mpy", action="store_true", help="run the precompiled image that flash copies")
+    p.add_argument("--target", choices=("unix", "qemu"), default="unix",
+                   help="unix: the MicroPython unix port; qemu: the emulated Cortex-M3 (NABMS_MCU_DIR)")
+    p.add_argument("--board", choices=("an385", "an500"), default="an385", help="qemu: float32 M3 or double M7")
     p.set_defaults(fn=_cmd_virtual)
     args = ap.parse_args(argv)
     return args.fn(args)

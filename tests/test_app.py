@@ -179,7 +179,7 @@ def test_balancing_resistors_drain_after_a_full_discharge_and_drop_on_an_untrust
     bms.estimators[1].update = lambda dt_s, i_a, v, t_c: seen.append(i_a) or update(dt_s, i_a, v, t_c)
     t += 1000
     bms.on_sample(t, 0.0, [2.3, 3.2, 3.2], [25.0] * 3)
-    i_bleed = 3.2 / bms.detectors.cfg["bal_r_ohm"]
+    i_bleed = 3.2 / bms.balancer.r_ohm
     assert bms.balancer.i_a[1] == pytest.approx(i_bleed)
     assert seen == [pytest.approx(-i_bleed)]  # the drained cell's estimator is given the resistor's current
     t += 1000

@@ -1,6 +1,7 @@
 """Plating detectors on short simulated scenarios: each fires on its fault and stays quiet on the healthy twin
-(same string, same seed, same profile, no fault).  The firmware code runs in process on CPython, fed with the
-simulator's measured signals (bench/detection_score.py's scenario runner).  Synthetic-signal unit tests that also
+(same string, same seed, same profile, no fault).  The firmware's whole sample pipeline (Bms.on_sample) runs in
+process on CPython (hil.inprocess), fed with the simulator's measured signals (bench/detection_score.py's scenario
+runner).  Synthetic-signal unit tests that also
 run on MicroPython are in tests/mpy/test_detect.py."""
 import math
 import os
@@ -12,11 +13,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
 
 from detection_score import manifest_time, run_scenario  # noqa: E402
 
-from bms.config import cell as cellparams  # noqa: E402
 from bms.config import detect as detectparams  # noqa: E402
 from bms.core import events as ev  # noqa: E402
-from bms.detect.plating import DN_BAL_SLOT, DN_CUT_SLOT, PlatingDetectors  # noqa: E402
-from bms.est.estimator import CellEstimator  # noqa: E402
+from hil.inprocess import InProcessBms  # noqa: E402
 from sim import profiles  # noqa: E402
 from sim.pack import Pack  # noqa: E402
 from sim.sensors import SensorModel  # noqa: E402
@@ -87,10 +86,10 @@ def test_dead_sodium_doubling_read_per_cell_by_the_bottom_balancer_and_twin_quie
     twin = run_scenario(_scenario(n_cycles=11, cfg=cfg, **FAST))
     alarm = detectparams.preset("nvp-mg-naf")["dn_bal_alarm"]
     assert _alarms(faulty, ev.DEAD_SODIUM) == [1], faulty["events"]
-    assert max(v for t, v in faulty["traces"][(1, DN_BAL_SLOT)]) >= alarm
-    assert not any(k == DN_CUT_SLOT for (c, k) in faulty["traces"])  # the balanced channel replaces the cut-off's
+    assert max(v for t, v in faulty["traces"][(1, "dead_sodium_bal")]) >= alarm
+    assert not any(k == "dead_sodium_cut" for (c, k) in faulty["traces"])  # the balanced channel replaces the cut-off's
     assert _any_events(twin, ev.DEAD_SODIUM) == [], twin["events"]
-    assert max(v for (c, k), tr in twin["traces"].items() if k == DN_BAL_SLOT for t, v in tr) < 0.5 * alarm
+    assert max(v for (c, k), tr in twin["traces"].items() if k == "dead_sodium_bal" for t, v in tr) < 0.5 * alarm
 
 
 def test_dead_sodium_rate_step_found_by_cusum_and_twin_quiet_without_balancer():
@@ -110,9 +109,9 @@ def test_dead_sodium_doubling_in_the_cell_that_sets_the_cut_off_found_at_the_cut
     alarm = detectparams.preset("nvp-mg-naf")["dn_cut_alarm"]
     assert faulty["cutoff_cells"][-1][1] == 3  # the simulator's truth: cell 3 runs out of sodium first
     assert _alarms(faulty, ev.DEAD_SODIUM) == [3], faulty["events"]
-    assert max(v for t, v in faulty["traces"][(3, DN_CUT_SLOT)]) >= alarm
+    assert max(v for t, v in faulty["traces"][(3, "dead_sodium_cut")]) >= alarm
     assert _alarms(twin, ev.DEAD_SODIUM) == [], twin["events"]
-    assert max(v for (c, k), tr in twin["traces"].items() if k == DN_CUT_SLOT for t, v in tr) < alarm
+    assert max(v for (c, k), tr in twin["traces"].items() if k == "dead_sodium_cut" for t, v in tr) < alarm
 
 
 def test_nucleation_growth_found_at_charge_onset_and_twin_quiet():
@@ -136,13 +135,11 @@ def test_model_mismatch_flags_the_cell_whose_model_is_wrong(wrong_model):
     pack = Pack(cathode="nvp", interphase="mg-naf", n_cells=n, q_ah=2.0, t_amb_c=25.0, seed=3, spread=True, soc0=0.05)
     odd = Pack(cathode="layered-oxide", interphase="mg-naf", n_cells=1, q_ah=2.0, t_amb_c=25.0, seed=4, soc0=0.05)
     sensors = SensorModel(seed=5, v_noise_v=1e-3, i_noise_a=5e-3)
-    p = cellparams.preset("nvp-mg-naf")
-    ests = [CellEstimator(p, None) for _ in range(n)]
-    det = PlatingDetectors(n, detectparams.preset("nvp-mg-naf"))
+    # no balancer: its resistors are not switched in either simulated pack here
+    board = InProcessBms(n, "nvp-mg-naf", balance=False)
     prof = profiles.cycles(1, 2.0, c_chg=1.0, c_dis=1.0, rest_s=600.0)
     st = pack.state
     t, dt = 0.0, 2.0
-    events = []
     while not prof.done(t, st):
         i = prof(t, st, math.inf, math.inf)
         st = pack.step(i, dt)
@@ -151,9 +148,8 @@ def test_model_mismatch_flags_the_cell_whose_model_is_wrong(wrong_model):
         v = v.tolist()
         if wrong_model:
             v[0] = float(odd.step(i, dt).v_cell[0]) + (v[0] - float(st.v_cell[0]))  # same noise, other chemistry
-        for c in range(n):
-            ests[c].update(dt, i_m, v[c], float(t_m[c]))
-        events += det.update(t, dt, i_m, v, t_m.tolist(), ests)
+        board.sample(t, i_m, v, t_m.tolist())
+    events = board.events
     flagged = sorted(set(e[0] for e in events if e[1] == ev.MODEL_MISMATCH and e[2] >= ev.ALARM))
     assert flagged == ([0] if wrong_model else []), events
 

@@ -2,10 +2,13 @@
 MicroPython unix port): the firmware must behave the same on both. Loaded under their own names, since
 tests/mpy/test_protocol.py shares its basename with tests/test_protocol.py."""
 import importlib.util
+import sys
 
 import pytest
 
 from hil.unixport import MPY_TESTS
+
+sys.path.insert(0, str(MPY_TESTS))  # their helper modules (chips.py: the emulated AFE chips), as on MicroPython
 
 
 def _load(stem):

@@ -28,12 +28,16 @@ a cell that did not reach v_stop reads nothing this time, and its next reading s
 (only the two ends must be empty).
 """
 
+from bms.config.constants import I_NEAR_REST_C
+from bms.sums import ChargeCount, Sums, floats
+
 REST = 0
 BLEED = 1  # a window is open: resistors on until each cell is empty
+R_OHM_DEFAULT = 20.0  # the balancing resistor per cell until the board's configuration says (bms.config.board)
 
 
 class BottomBalancer:
-    def __init__(self, n_cells, q_nom_ah, v_stop, r_ohm, max_s=240.0, cut_dv=0.3, soc_open=0.03, i_rest_c=0.05,
+    def __init__(self, n_cells, q_nom_ah, v_stop, r_ohm, max_s=240.0, cut_dv=0.3, soc_open=0.03, i_rest_c=I_NEAR_REST_C,
                  min_dis_frac=0.5, seg_min_s=60.0):
         if n_cells < 1:
             raise ValueError("n_cells must be >= 1")
@@ -52,24 +56,26 @@ class BottomBalancer:
         self.min_dis_ah = min_dis_frac * q_nom_ah
         self.seg_min_s = seg_min_s
         self.on = [False] * n
-        self.i_a = [0.0] * n
-        self.q_ah = [0.0] * n
+        self.i_a = floats(n)
+        self._q = Sums(n)  # compensated: these sums grow by a few mAh every cycle for the string's life
+        self.q_ah = self._q.v  # charge bled from each cell so far [Ah]
         self.bleeding = False  # some cell bled during the last interval
         self.state = REST
         self.windows = 0  # bleed windows opened so far
+        self._count = ChargeCount()
         self.ah_net = 0.0  # the string's counted charge [Ah] (charge > 0)
         self.ah_dis = 0.0
-        self._v_prev = [0.0] * n
+        self._v_prev = floats(n)
         self._dis_t0 = None  # start of the current discharge segment
         self._v_low = 0.0  # the lowest cell voltage seen in the current discharge
         self._t_open = 0.0
         self._done = [False] * n  # reached v_stop in this window
         # each cell's anchor: the counters when it last ended a window empty
         self._a_ok = [False] * n
-        self._a_net = [0.0] * n
-        self._a_q = [0.0] * n
-        self._a_dis = [0.0] * n
-        self.loss = [0.0] * n
+        self._a_net = floats(n)
+        self._a_q = floats(n)
+        self._a_dis = floats(n)
+        self.loss = floats(n)
         self.has_loss = [False] * n
         self.fresh = False  # a window closed in the last update with readings in has_loss/loss
 
@@ -78,10 +84,10 @@ class BottomBalancer:
         self.fresh = False
         # 1. the last interval: the string's count, and each resistor's charge (its current from the cell's
         # voltage at both ends of the interval)
-        dah = i_a * dt_s / 3600.0
-        self.ah_net += dah
-        if dah < 0.0:
-            self.ah_dis -= dah
+        count = self._count
+        count.add(i_a * dt_s / 3600.0)
+        self.ah_net = count.net
+        self.ah_dis = count.dis
         any_on = False
         for c in range(n):
             v = v_cell[c]
@@ -90,7 +96,7 @@ class BottomBalancer:
                 if i_b < 0.0:
                     i_b = 0.0
                 self.i_a[c] = i_b
-                self.q_ah[c] += i_b * dt_s / 3600.0
+                self._q.add(c, i_b * dt_s / 3600.0)
                 any_on = True
             else:
                 self.i_a[c] = 0.0

@@ -26,12 +26,13 @@ except AttributeError:  # CPython
         return a - b
 
 
-def disable_ctrl_c():
+def disable_ctrl_c(char=-1):
     # Binary frames may contain 0x03; on a board's USB REPL that byte would raise KeyboardInterrupt.
+    # char=3 gives Ctrl-C back (the firmware has returned to the REPL).
     try:
         import micropython  # type: ignore
 
-        micropython.kbd_intr(-1)
+        micropython.kbd_intr(char)
     except (ImportError, AttributeError):
         pass
 

@@ -98,7 +98,7 @@ def test_a_partial_discharge_drains_nothing():
     bal = BottomBalancer(3, Q_AH, V_STOP, R_OHM)
     _run(cells, bal, 2, dis_stop=False)
     assert bal.windows == 0
-    assert bal.q_ah == [0.0, 0.0, 0.0]
+    assert list(bal.q_ah) == [0.0, 0.0, 0.0]
 
 
 def test_a_charge_that_starts_closes_the_window_and_switches_every_resistor_off():

@@ -2,7 +2,14 @@
 # (tests/test_on_micropython.py). Scenario tests against the simulator are in tests/test_detect.py.
 from bms.config import detect as detectparams
 from bms.core import events as ev
-from bms.detect.plating import DN_CUT_SLOT, MM_STEP_SLOT, REST, PlatingDetectors
+from bms.detect.context import REST
+from bms.detect.levels import channel
+from bms.detect.plating import PlatingDetectors
+
+CH_DENDRITE = channel("dendrite")
+CH_MODEL = channel("model_mismatch")
+CH_MODEL_STEP = channel("model_mismatch_step")
+CH_DEAD_CUT = channel("dead_sodium_cut")
 
 Q_AH = 2.0
 
@@ -91,6 +98,27 @@ def test_validate_names_the_bad_key():
         assert "no-such-cell" in str(e)
 
 
+def test_config_refuses_an_unknown_key_and_composes_presets_per_interphase():
+    try:
+        detectparams.preset("nvp-mg-naf", {"ss_warn": 0.001})  # a typo of ss_warn_c
+        assert False, "accepted an unknown key"
+    except ValueError as e:
+        assert "ss_warn" in str(e)
+    cfg = detectparams.preset("nvp-mg-naf")
+    cfg["bal_r_ohm"] = 20.0  # a board value, not a detector threshold
+    try:
+        PlatingDetectors(2, cfg)
+        assert False, "accepted bal_r_ohm among the thresholds"
+    except ValueError as e:
+        assert "bal_r_ohm" in str(e)
+    # the interphase decides, whatever the cathode: both bare-Cu presets share its values
+    for key in ("dn_k", "dn_bal_alarm", "cc_max_c"):
+        bare = detectparams.preset("nvp-bare-cu")[key]
+        assert bare == detectparams.preset("layered-oxide-bare-cu")[key]
+        assert bare != detectparams.preset("nvp-mg-naf")[key]
+    assert detectparams.preset("nvp-mg-naf", {"nu_base_n": 3})["nu_base_n"] == 3
+
+
 def test_dendrite_drop_during_charge_raises_one_alarm_and_twin_stays_quiet():
     ests = [StubEstimator(), StubEstimator(), StubEstimator()]
     det = PlatingDetectors(3, _cfg())
@@ -134,11 +162,11 @@ def test_dendrite_level_falls_back_after_the_charge():
     ests = [StubEstimator()]
     det = PlatingDetectors(1, _cfg())
     _charge(det, ests, 400, drops=[(0, 200.0, 0.045)])
-    assert det.level[ev.DENDRITE][0] == ev.ALARM
+    assert det.levels.level[CH_DENDRITE][0] == ev.ALARM
     limited = det.i_chg_limit_a
     for k in range(200):  # rest
         det.update(400.0 + k, 1.0, 0.0, [3.4], [25.0], ests)
-    assert det.level[ev.DENDRITE][0] == 0
+    assert det.levels.level[CH_DENDRITE][0] == 0
     assert det.i_chg_limit_a > limited
 
 
@@ -162,7 +190,7 @@ def test_model_mismatch_needs_consecutive_windows_and_clears_with_hysteresis():
     t = run(cfg["mm_alarm"] * 2.0, 30)
     assert [(e[1], e[2]) for e in seen] == [(ev.MODEL_MISMATCH, ev.ALARM)]  # on entry, once
     t = run(1.0, 30)
-    assert det.level[ev.MODEL_MISMATCH][0] == 0  # cleared below warn * hyst_frac
+    assert det.levels.level[CH_MODEL][0] == 0  # cleared below warn * hyst_frac
     assert len(seen) == 1  # clearing raises nothing
 
 
@@ -230,7 +258,7 @@ def test_rest_fit_of_a_noisy_front_end_is_weighed_by_its_noise():
             assert hit, "the check lost its point: the noise alone did not alarm"
         else:
             assert hit == alarms, evs
-        assert 0.004 < det._v_sd(0) < 0.0055
+        assert 0.004 < det.ctx.v_sd(0) < 0.0055
 
 
 def test_charge_balance_finds_a_leak_the_rest_voltage_cannot_show():
@@ -247,8 +275,8 @@ def test_charge_balance_finds_a_leak_the_rest_voltage_cannot_show():
         evs += out
     ss = [e for e in evs if e[1] == ev.SOFT_SHORT]
     assert [(e[0], e[2]) for e in ss] == [(2, ev.ALARM)], evs
-    assert abs(det.cb_leak_c[2] - 0.005) < 0.0005  # the leak's C-rate; the sensor offset (C/500) is common mode
-    assert abs(det.cb_leak_c[0]) < 0.0005 and abs(det.cb_leak_c[1]) < 0.0005
+    assert abs(det.soft_short.cb_leak_c[2] - 0.005) < 0.0005  # the leak's C-rate; the sensor offset (C/500) is common mode
+    assert abs(det.soft_short.cb_leak_c[0]) < 0.0005 and abs(det.soft_short.cb_leak_c[1]) < 0.0005
     # the healthy twin (same sensor offset): quiet
     det2 = PlatingDetectors(3, cfg)
     socs = [0.3, 0.3, 0.3]
@@ -324,11 +352,11 @@ def test_dead_sodium_relative_loss_follows_the_cell_that_becomes_the_emptiest():
         alarms = [(e[0], e[2]) for e in evs if e[1] == ev.DEAD_SODIUM and e[2] >= ev.ALARM]
         if dead_late:
             assert socs[1] == 0.0  # it became the string's emptiest
-            assert det._dn_s[1][1] >= cfg["dn_alarm"], det._dn_s  # seen by the relative estimate
+            assert det.dead_sodium.cusum[1][1] >= cfg["dn_alarm"], det.dead_sodium.cusum  # seen by the relative estimate
             assert alarms[0] == (1, ev.ALARM) and set(a[0] for a in alarms) == {1}, evs
-            assert det.level[DN_CUT_SLOT][1] >= ev.ALARM
+            assert det.levels.level[CH_DEAD_CUT][1] >= ev.ALARM
         else:
-            assert alarms == [] and max(det._dn_s[1]) < cfg["dn_warn"], (evs, det._dn_s)
+            assert alarms == [] and max(det.dead_sodium.cusum[1]) < cfg["dn_warn"], (evs, det.dead_sodium.cusum)
 
 
 # the per-cell dead-sodium channels out of the way (levels at 50 %), short baselines: only the cut-off channel speaks
@@ -366,9 +394,9 @@ def test_dead_sodium_cut_off_channel_follows_the_cell_that_sets_the_cut_off():
         if extra:
             assert socs[cell] == 0.0  # it sets the cut-off
             assert dn[-1] == (cell, ev.ALARM) and set(e[0] for e in dn) == {cell}, evs
-            assert det.level[DN_CUT_SLOT][cell] == ev.ALARM
+            assert det.levels.level[CH_DEAD_CUT][cell] == ev.ALARM
         else:
-            assert dn == [] and det._cut_s < cfg["dn_cut_warn"], (evs, det._cut_s)
+            assert dn == [] and det.dead_sodium.cut_cusum < cfg["dn_cut_warn"], (evs, det.dead_sodium.cut_cusum)
 
 
 def test_dead_sodium_cut_off_readings_shrink_with_the_current_noise_learnt_at_rest():
@@ -378,9 +406,9 @@ def test_dead_sodium_cut_off_readings_shrink_with_the_current_noise_learnt_at_re
     for k_sigma, alarmed in ((5.0, False), (0.0, True)):
         cfg = _cfg(dn_k_sigma=k_sigma, **_CUT_ONLY)
         det, evs = _cut_campaign(cfg, [0.0, 0.02, 0.06, 0.08], 0, 0.0, i_noise=Noise(0.035, seed=3))
-        assert 0.015 < det.i_noise_a < 0.025, det.i_noise_a
-        assert det.i_thr_a > 0.05  # the rests stayed rests (a third of their samples read over 0.01C)
-        assert (det.level[DN_CUT_SLOT][0] >= ev.ALARM) == alarmed, (evs, det._cut_s)
+        assert 0.015 < det.ctx.i_noise_a < 0.025, det.ctx.i_noise_a
+        assert det.ctx.i_thr_a > 0.05  # the rests stayed rests (a third of their samples read over 0.01C)
+        assert (det.levels.level[CH_DEAD_CUT][0] >= ev.ALARM) == alarmed, (evs, det.dead_sodium.cut_cusum)
 
 
 def test_dead_sodium_cut_off_channel_skips_an_earlier_cut_off_and_scales_long_cycles():
@@ -400,7 +428,7 @@ def test_dead_sodium_cut_off_channel_skips_an_earlier_cut_off_and_scales_long_cy
         if alarmed:
             assert dn[-1] == (0, ev.ALARM), (over, evs)
         else:
-            assert dn == [] and det._cut_s < cfg["dn_cut_warn"], (over, evs, det._cut_s)
+            assert dn == [] and det.dead_sodium.cut_cusum < cfg["dn_cut_warn"], (over, evs, det.dead_sodium.cut_cusum)
 
 
 def test_dead_sodium_string_balance_skips_readings_whose_anchor_jumped():
@@ -429,9 +457,9 @@ def test_dead_sodium_string_balance_skips_readings_whose_anchor_jumped():
         alarms = [(e[0], e[2]) for e in evs if e[1] == ev.DEAD_SODIUM and e[2] >= ev.ALARM]
         assert socs[1] > 0.0  # cell 1 never set the cut-off: only the string-balance channel can see it
         if alarmed:
-            assert alarms and set(a[0] for a in alarms) == {1}, (over, evs, det._dn_s)
+            assert alarms and set(a[0] for a in alarms) == {1}, (over, evs, det.dead_sodium.cusum)
         else:
-            assert alarms == [] and det._dn_s[0][1] < cfg["dn_warn"], (over, evs, det._dn_s)
+            assert alarms == [] and det.dead_sodium.cusum[0][1] < cfg["dn_warn"], (over, evs, det.dead_sodium.cusum)
 
 
 def _charge_from_empty(det, ests, extra_v, t0, noise, soc0=0.0):
@@ -491,14 +519,14 @@ def test_nucleation_baseline_follows_cycles_not_readings_and_noise_lifts_the_lev
     # line in every cell (the string's median alarms); per cycle it stands on it
     det, nu = _nucleation_campaign(9, lambda k: [0.002 * k] * 4, 0.0003, lambda k: 0.5 if k in (5, 6) else 0.0)
     assert nu == []
-    hx = det._nu_hx[0]  # when the readings were taken: 3 cycles apart around the skipped ones, then 1
+    hx = det.nucleation._hist_x[0]  # when the readings were taken: 3 cycles apart around the skipped ones, then 1
     assert abs((hx[-2] - hx[-3]) / (hx[-1] - hx[-2]) - 3.0) < 1e-6, hx
     # a noisy front end (+/-5 mV uniform, sigma 2.9 mV): one cell's step scatters ~1.7 mV (14 samples per window,
     # the extrapolated line), so a 6 mV growth (an alarm on a quiet front end) only warns and a 25 mV growth alarms
     for extra, alarms in ((0.006, []), (0.025, [1])):
         det, nu = _nucleation_campaign(7, lambda k: [0.0, extra if k >= 5 else 0.0, 0.0, 0.0], 0.005)
         assert sorted(set(e[0] for e in nu if e[2] >= ev.ALARM)) == alarms, nu
-        assert 0.002 < det._v_sd(1) < 0.0035  # the voltage noise learnt at rest
+        assert 0.002 < det.ctx.v_sd(1) < 0.0035  # the voltage noise learnt at rest
 
 
 def test_a_noisy_current_sensor_keeps_a_rest_whole():
@@ -516,14 +544,14 @@ def test_a_noisy_current_sensor_keeps_a_rest_whole():
                     t += 2.0
                     i_m = i_a + 0.01 + noise()
                     det.update(t, 2.0, i_m, [3.5, 3.5, 3.5], [25.0] * 3, ests)
-                    if i_a == 0.0 and rest == 2 and det.phase != REST:
+                    if i_a == 0.0 and rest == 2 and det.ctx.phase != REST:
                         not_rest += 1
         if learnt:
-            assert 0.06 < det.i_thr_a < 0.1, det.i_thr_a  # 10 mA + 3.5 x 20 mA
-            assert 0.015 < det.i_noise_a < 0.025, det.i_noise_a
+            assert 0.06 < det.ctx.i_thr_a < 0.1, det.ctx.i_thr_a  # 10 mA + 3.5 x 20 mA
+            assert 0.015 < det.ctx.i_noise_a < 0.025, det.ctx.i_noise_a
             assert not_rest == 0
         else:
-            assert det.i_thr_a == 0.02 and not_rest > 100
+            assert det.ctx.i_thr_a == 0.02 and not_rest > 100
 
 
 def test_a_short_pulse_that_moves_charge_starts_the_rest_over():
@@ -537,7 +565,7 @@ def test_a_short_pulse_that_moves_charge_starts_the_rest_over():
             for _ in range(n):
                 t += 2.0
                 det.update(t, 2.0, i_a, [3.5, 3.5, 3.5], [25.0] * 3, ests)
-        assert det.phase == REST and det.seg_t0 == rest_from, (pulse_a, det.seg_t0)
+        assert det.ctx.phase == REST and det.ctx.seg_t0 == rest_from, (pulse_a, det.ctx.seg_t0)
 
 
 def test_a_current_blip_inside_a_rest_does_not_cost_the_leak_fit():
@@ -558,7 +586,7 @@ def test_a_current_blip_inside_a_rest_does_not_cost_the_leak_fit():
                 for c in range(n):
                     socs[c] += (i_a - (0.02 if c == 2 else 0.0)) * dt / 3600.0 / Q_AH
                 out += det.update(t, dt, i_m, [ests[c].ocv(socs[c], 25.0) for c in range(n)], [25.0] * n, ests)
-        assert abs(det.leak_c[2] - 0.01) < 0.002, det.leak_c
+        assert abs(det.soft_short.leak_c[2] - 0.01) < 0.002, det.soft_short.leak_c
         assert [(e[0], e[2]) for e in out if e[1] == ev.SOFT_SHORT] == [(2, ev.ALARM)], out
 
 
@@ -589,7 +617,7 @@ def test_step_resistance_rise_of_one_cell_is_a_model_mismatch():
     assert mm == [], mm
     det, mm = _step_cycles(lambda c, cyc, i_a: r_ohm[c] * (1.5 if c == 1 and cyc >= 4 else 1.0))
     assert mm and mm[-1] == (1, ev.ALARM) and set(m[0] for m in mm) == {1}, mm
-    assert det.evidence[MM_STEP_SLOT][1] > 1.4  # the step channel's own slot
+    assert det.levels.evidence[CH_MODEL_STEP][1] > 1.4  # the step channel's own level
 
 
 def test_charge_steps_from_the_empty_end_are_not_resistance():
@@ -600,4 +628,4 @@ def test_charge_steps_from_the_empty_end_are_not_resistance():
 
     det, mm = _step_cycles(r_of, v_rest_dis=3.01)
     assert mm == [], mm
-    assert det.evidence[MM_STEP_SLOT][1] < 1.05  # only its discharge steps were read: no change there
+    assert det.levels.evidence[CH_MODEL_STEP][1] < 1.05  # only its discharge steps were read: no change there

@@ -4,6 +4,15 @@ from bms.comm import protocol as pr
 from bms.compat import isfinite
 
 
+def publish(bms, seq, send):
+    """The frames one sample produces: its EVENTs, then the ESTIMATE (answering a SAMPLE, or unasked on a pack
+    that samples itself: bms.hal.pack)."""
+    for e in bms.events:
+        send(pr.EVENT, seq, pr.pack_event(e[0], e[1], e[2], e[3], e[4]))
+        bms.stats[9] += 1
+    send(pr.ESTIMATE, seq, bms.estimate_payload())
+
+
 def handle_frame(bms, msg_type, seq, payload, send):
     """Act on one valid frame; send(type, seq, payload) emits replies. Never raises on payload content."""
     st = bms.stats
@@ -15,10 +24,7 @@ def handle_frame(bms, msg_type, seq, payload, send):
             st[6] += 1
             send(pr.NACK, seq, pr.pack_nack(msg_type, pr.NACK_BAD_PAYLOAD, str(e)))
             return
-        for e in bms.events:
-            send(pr.EVENT, seq, pr.pack_event(e[0], e[1], e[2], e[3], e[4]))
-            st[9] += 1
-        send(pr.ESTIMATE, seq, bms.estimate_payload())
+        publish(bms, seq, send)
     elif msg_type == pr.HELLO:
         from bms import VERSION
 
@@ -34,13 +40,15 @@ def handle_frame(bms, msg_type, seq, payload, send):
             send(pr.NACK, seq, pr.pack_nack(msg_type, pr.NACK_BAD_CONFIG, str(e)))
             return
         send(pr.ACK, seq, bytes((msg_type,)))
+    elif msg_type == pr.REPL:
+        send(pr.ACK, seq, bytes((msg_type,)))  # serve() returns after this
     else:
         st[5] += 1
         send(pr.NACK, seq, pr.pack_nack(msg_type, pr.NACK_UNKNOWN_TYPE, ""))
 
 
 def serve(bms, read_byte, write):
-    """The main loop: bytes in, frames out, until read_byte() returns -1 (end of stream).
+    """The main loop: bytes in, frames out, until read_byte() returns -1 (end of stream) or a REPL frame.
 
     read_byte() -> int 0..255, None when nothing arrived in a while (housekeeping chance), -1 at end.
     Nothing a host sends can raise out of here: a frame that breaks the handler is NACKed and counted.
@@ -79,6 +87,8 @@ def serve(bms, read_byte, write):
                 bms.stats[6] += 1
                 send(pr.NACK, seq, pr.pack_nack(msg_type, pr.NACK_BAD_PAYLOAD, "internal: " + repr(e)))
             reader.stats = bms.stats  # configure() keeps the same list; stay bound to it
+            if msg_type == pr.REPL:
+                return
         elif b == 0 and reader.last_error:
             write(pr.encode_frame(pr.NACK, 0, pr.pack_nack(0, reader.last_error, "")))
             reader.last_error = 0

@@ -47,15 +47,16 @@ Sources and identification (independent of sim/'s code and parameter files; docs
     times faster: the capacity random walk is set accordingly.
 """
 
-# Identified with bench/estimator_identify.py (simulated lab tests seen through a sensor model:
-# C/20 pseudo-OCV = mean of charge and discharge branches; 0.1 s-sampled C/2 pulses at 0/25/45 C,
-# one-RC fit, Arrhenius line fit), rounded here: OCV to 1 mV, resistances to ~2 significant figures,
-# activation energies to 1 kJ/mol. Hysteresis: half the C/20 branch gap minus its IR part.
-_NVP_SOC = (0.0, 0.005, 0.01, 0.02, 0.03, 0.05, 0.08, 0.12, 0.2, 0.3, 0.5, 0.7, 0.85, 0.92, 0.96, 0.98, 0.99, 1.0)
-_LO_SOC = (0.0, 0.01, 0.03, 0.06, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 1.0)
+# The four presets are cell files (firmware/cells/<name>.json, schema in bms.config.cellfile and docs/cells.md),
+# identified with bench/estimator_identify.py (simulated lab tests seen through a sensor model: C/20 pseudo-OCV =
+# mean of charge and discharge branches; 0.1 s-sampled C/2 pulses at 0/25/45 C, one-RC fit, Arrhenius line fit),
+# rounded: OCV to 1 mV, resistances to ~2 significant figures, activation energies to 1 kJ/mol. Hysteresis: half
+# the C/20 branch gap minus its IR part.
+PRESETS = ("nvp-mg-naf", "nvp-bare-cu", "layered-oxide-mg-naf", "layered-oxide-bare-cu")
 
-_COMMON = {
-    "q_ah": 2.0,
+# Estimator tuning and generic cell terms: what a cell file may leave out (its "estimator" section, or the
+# section the key belongs to, overrides them). Operating currents default to C/2 charge and 2C discharge.
+DEFAULTS = {
     "eta_chg": 1.0,
     "gamma_hyst": 50.0,
     "sigma_v": 0.006,
@@ -65,6 +66,7 @@ _COMMON = {
     "q_v1_v2_per_s": 1e-6,
     "q_h_per_s": 1e-5,
     "plateau_slope_v": 0.3,
+    "chg_knee_soc": 0.0,
     "dis_knee_soc": 0.15,
     "dis_knee_sigma_gain": 7.0,
     "nis_gate": 16.0,
@@ -75,44 +77,13 @@ _COMMON = {
     "i_noise_sigma_a": 0.005,
     "v1_max_v": 0.5,
     "q_sigma0_frac": 0.05,
+    "q_fade_sigma_per_ah": 7e-4,
     "cap_anchor_sigma": 0.012,
     "cap_min_dsoc": 0.5,
     "cap_i_offset_sigma_a": 0.01,
     "cap_gain_sigma": 0.005,
     "t_min_c": -20.0,
     "t_max_c": 60.0,
-    "i_chg_max_a": 1.0,
-    "i_dis_max_a": 4.0,
-}
-
-_CATHODES = {
-    # flat NVP plateau ~3.40 V; dU/dT -0.15 mV/K (Wei et al., J. Electrochem. Soc. 169, 050503, 2022)
-    "nvp": {"soc_pts": _NVP_SOC, "docv_dt_v_per_k": -0.00015, "m_hyst_v": 0.015, "chg_knee_soc": 0.05, "v_min": 2.5, "v_max": 3.7},
-    # sloping layered oxide; dU/dT assumed -0.1 mV/K (no public figure found)
-    "layered-oxide": {"soc_pts": _LO_SOC, "docv_dt_v_per_k": -0.0001, "m_hyst_v": 0.022, "chg_knee_soc": 0.03, "v_min": 2.0, "v_max": 4.0},
-}
-
-_PRESETS = {
-    "nvp-mg-naf": {
-        "ocv_pts": (2.106, 3.07, 3.114, 3.185, 3.237, 3.306, 3.354, 3.38, 3.391, 3.394, 3.398, 3.402, 3.405, 3.407, 3.408, 3.423, 3.479, 3.696),
-        "r0_ohm": 0.045, "ea_r0_j_mol": 29000.0, "r1_ohm": 0.016, "ea_r1_j_mol": 24000.0, "tau1_s": 20.0,
-        "q_fade_sigma_per_ah": 7e-4,  # Mg/NaF: ~99.95 % CE (eScience 2024: 82.7 % after 350 cycles)
-    },
-    "nvp-bare-cu": {
-        "ocv_pts": (1.835, 3.276, 3.295, 3.322, 3.338, 3.362, 3.378, 3.387, 3.392, 3.393, 3.399, 3.403, 3.405, 3.407, 3.409, 3.427, 3.483, 3.691),
-        "r0_ohm": 0.14, "ea_r0_j_mol": 30000.0, "sigma_v_per_a": 0.03, "r1_ohm": 0.012, "ea_r1_j_mol": 8000.0, "tau1_s": 16.0,
-        "q_fade_sigma_per_ah": 2e-3,  # bare collector: several times faster fade (~0.3 %/cycle)
-    },
-    "layered-oxide-mg-naf": {
-        "ocv_pts": (1.773, 2.588, 2.641, 2.701, 2.769, 2.912, 3.043, 3.169, 3.295, 3.421, 3.546, 3.676, 3.819, 3.899, 3.958, 3.995),
-        "r0_ohm": 0.046, "ea_r0_j_mol": 28000.0, "r1_ohm": 0.035, "ea_r1_j_mol": 15000.0, "tau1_s": 40.0,
-        "q_fade_sigma_per_ah": 7e-4,
-    },
-    "layered-oxide-bare-cu": {
-        "ocv_pts": (1.906, 2.671, 2.715, 2.766, 2.826, 2.958, 3.082, 3.202, 3.322, 3.441, 3.563, 3.688, 3.826, 3.903, 3.961, 3.99),
-        "r0_ohm": 0.14, "ea_r0_j_mol": 30000.0, "sigma_v_per_a": 0.03, "r1_ohm": 0.027, "ea_r1_j_mol": 5000.0, "tau1_s": 35.0,
-        "q_fade_sigma_per_ah": 2e-3,
-    },
 }
 
 # Hard limits per cathode: a config outside these is rejected, whatever the caller wanted.
@@ -125,20 +96,56 @@ CORE_KEYS = (
     "q_h_per_s", "plateau_slope_v", "nis_gate", "r_adapt_s", "v1_max_v", "soc_sigma0", "cap_i_offset_sigma_a",
 )
 
-PRESETS = ("nvp-mg-naf", "nvp-bare-cu", "layered-oxide-mg-naf", "layered-oxide-bare-cu")
+
+def _cell_dirs():
+    """Where shipped cell files may sit: firmware/cells beside the bms package (CPython, the unix port), then the
+    board's own filesystems (flash copies cells/ to the root; a ROMFS image mounts at /rom)."""
+    dirs = []
+    try:
+        here = __file__.replace("\\", "/")
+        cut = here.rfind("/bms/config/")
+        if cut >= 0:
+            dirs.append(here[:cut] + "/cells")
+    except NameError:  # a frozen module has no file
+        pass
+    import sys
+
+    for d in sys.path:
+        if isinstance(d, str) and d not in ("", ".frozen"):
+            dirs.append(d + "/cells")
+    dirs.extend(("cells", "/rom/cells", "/flash/cells", "/cells"))
+    return dirs
+
+
+def cell_file(name):
+    """Path of the shipped cell file for a preset name; ValueError for an unknown name or a missing file."""
+    if name not in PRESETS:
+        raise ValueError("unknown preset %r (known: %s)" % (name, ", ".join(PRESETS)))
+    for d in _cell_dirs():
+        path = d + "/" + name + ".json"
+        try:
+            open(path).close()
+            return path
+        except OSError:
+            pass
+    raise ValueError("preset %r: no cells/%s.json on this board (flash copies cells/)" % (name, name))
 
 
 def preset(name):
-    """A fresh parameter dict for a preset name such as "nvp-mg-naf" (see PRESETS)."""
-    if name not in _PRESETS:
-        raise ValueError("unknown preset %r (known: %s)" % (name, ", ".join(PRESETS)))
-    cathode = "nvp" if name.startswith("nvp-") else "layered-oxide"
-    p = dict(_COMMON)
-    p.update(_CATHODES[cathode])
-    p.update(_PRESETS[name])
-    p["name"] = name
-    p["cathode"] = cathode
-    p["interphase"] = name[len(cathode) + 1 :]
+    """A fresh parameter dict for a preset name such as "nvp-mg-naf" (see PRESETS), read from its cell file."""
+    import sys
+
+    from bms.config import cellfile
+
+    p = cellfile.load(cell_file(name))
+    # a precompiled loader is cheap to import again, so a small board gets its heap back; a source one stays (it
+    # would be compiled again in a heap the running string has fragmented)
+    if getattr(cellfile, "__file__", "").endswith(".mpy"):
+        sys.modules.pop("bms.config.cellfile", None)
+        import bms.config
+
+        if hasattr(bms.config, "cellfile"):
+            delattr(bms.config, "cellfile")
     return p
 
 

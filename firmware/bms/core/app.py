@@ -19,35 +19,40 @@ MAX_DT_S = 3600.0  # a longer gap (a board asleep, a lost link) is integrated as
 
 
 class Bms:
-    def __init__(self, n_cells=1, preset=DEFAULT_PRESET, soc0=None):
+    def __init__(self, n_cells=1, preset=DEFAULT_PRESET, soc0=None, cell=None, bal_r_ohm=None):
+        """bal_r_ohm: the board's balancing resistor per cell (bms.config.board; None: balance.R_OHM_DEFAULT)."""
         self.stats = [0] * pr.N_STATS
-        self.configure(n_cells, preset, soc0)
+        self.bal_r_ohm = bal_r_ohm
+        self.configure(n_cells, preset, soc0, cell)
 
-    def configure(self, n_cells, preset, soc0=None):
+    def configure(self, n_cells, preset, soc0=None, cell=None):
         """(Re)build the estimators, detectors and protections. ValueError, with the reason, on a bad config;
-        on error the running configuration is kept."""
+        on error the running configuration is kept. cell: a parameter dict from bms.config.cellfile.load (a
+        cell file) used instead of the preset's; preset then only names it."""
         from bms.config import cell as cellparams
         from bms.config import detect as detectparams
-        from bms.balance import BottomBalancer
-        from bms.detect.plating import PlatingDetectors
+        from bms.balance import R_OHM_DEFAULT
+        from bms.detect.plating import build as build_detectors
         from bms.est.estimator import CellEstimator
 
         if not 1 <= n_cells <= MAX_CELLS:
             raise ValueError("n_cells must be 1..%d" % MAX_CELLS)
         if soc0 is not None and not (isfinite(soc0) and 0.0 <= soc0 <= 1.0):
             raise ValueError("soc0 must be a fraction 0..1")
-        params = cellparams.validate(cellparams.preset(preset))
-        det_cfg = detectparams.preset(preset)
+        params = cellparams.validate(cell if cell is not None else cellparams.preset(preset))
+        if cell is not None:
+            preset = params["name"]
+        # a cell file names its detector thresholds (detectors.preset); else the preset's own, else the default's
+        det_name = params.get("detect_preset") or preset
+        det_cfg = detectparams.preset(det_name if det_name in detectparams.PRESET_NAMES else DEFAULT_PRESET)
         import gc
 
         gc.collect()  # the new string is built while the old one still runs: give it the garbage's room first
         estimators = [CellEstimator(params, soc0) for _ in range(n_cells)]
-        bal = None
-        if det_cfg["bal_r_ohm"] > 0.0:
-            q_nom = det_cfg["q_nom_ah"] if det_cfg["q_nom_ah"] > 0.0 else params["q_ah"]
-            bal = BottomBalancer(n_cells, q_nom, params["v_min"], det_cfg["bal_r_ohm"], det_cfg["bal_max_s"])
+        bal_r_ohm = self.bal_r_ohm if self.bal_r_ohm is not None else R_OHM_DEFAULT
+        bal, det = build_detectors(n_cells, params, det_cfg, bal_r_ohm)
         self.balancer = bal
-        self.detectors = PlatingDetectors(n_cells, det_cfg, bal)
+        self.detectors = det
         self.protection = Protection(params)
         self.estimators = estimators
         self.preset = preset
