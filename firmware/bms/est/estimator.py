@@ -2,20 +2,30 @@
 
     from bms.config import cell as cellparams
     from bms.est.estimator import CellEstimator
-    est = CellEstimator(cellparams.preset("nvp-mg-naf"), soc0=None)
+    est = CellEstimator(cellparams.preset("nvp-mg-naf"), soc0=0.8, soc0_sigma=0.05)  # soc0=None: from the OCV
     ok = est.update(dt_s, i_a, v_cell, t_c)   # False if the voltage update was NIS-gated (it still predicted)
+    est.bridge_gap(dt_s)                      # a gap without samples: sigma grows, nothing is integrated
 
+A given soc0 is kept with soc0_sigma (default soc0_sigma_default); soc0=None reads SoC from the first
+voltage with soc_sigma0.
 Attributes after each update:
-    soc, soc_sigma     SoC as a fraction of q_ah, and its 1-sigma
+    soc, soc_sigma     SoC as a fraction of q_ah, and its 1-sigma (the filter's P plus the OCV table's
+                       systematic part: the truth is inside +-2 sigma >= 95 % of the time on the benches)
     q_ah, q_sigma_ah   capacity estimate [Ah] and its 1-sigma
-    v_pred, innov, nis model terminal voltage before the update [V], v_cell - v_pred [V], innov^2/S
+    v_pred, innov, nis model terminal voltage before the update [V], v_cell - v_pred [V], innov^2/S_nominal
+                       (the misfit against the configured noise: ~1 when the model fits; the filter itself
+                       uses the adapted S)
+    y, S, r_scale      innovation [V] (= innov), its adapted variance [V^2], and the covariance-matching
+                       factor S/S_nominal (>= 1; large while the model misfits)
+    i_offset_a, i_offset_sigma_a   estimated current-sensor offset [A] (measured - true) and its 1-sigma
     n_rejected         NIS-gated measurements so far
-Methods: r0_ohm(t_c), ocv(soc, t_c).
+Methods: r0_ohm(t_c), ocv(soc, t_c), bridge_gap(dt_s, i_sigma_a=None).
 Extras (for detectors and diagnostics):
     v1                 RC polarisation voltage state [V];  hyst  hysteresis state (-1..1)
     ocv_slope          dOCV/dSoC at the current SoC [V per unit SoC] (small on the plateau)
-    n_updates          update() calls;  n_cap_updates  capacity-filter updates
-    n_reseeds          times SoC was re-seeded from the OCV after n_resync gated measurements in a row
+    n_updates          update() calls;  n_cap_updates  capacity-filter updates;  n_gaps  bridge_gap() calls
+    n_reseeds          SoC re-seeded from the OCV at a settled (or extrapolated) rest
+    n_reads            SoC read from the OCV while unsure of it and on the plateau (near rest)
     ekf, cap, model    the underlying SocEkf, CapacityEstimator, CellModel
 Inputs are assumed finite (the caller rejects NaN/inf); absurd finite values are clipped to sensor
 ranges (|i| <= I_ABS_MAX, 0 <= v <= V_ABS_MAX, 0 <= dt <= DT_MAX) so that update never raises.
