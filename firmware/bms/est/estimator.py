@@ -87,6 +87,7 @@ class CellEstimator:
         self.r_zero = p["i_noise_sigma_a"] ** 2 + 1e-12
         self.var_ocv = p["sigma_ocv_v"] ** 2
         self.var_sys = 0.0  # systematic SoC variance from the OCV table's error (see _sys_toward)
+        self.y_mean = 0.0  # running mean of the residual [V]
         self.n_updates = 0
         self.n_reseeds = 0
         self.n_reads = 0
@@ -136,9 +137,12 @@ class CellEstimator:
             e.r += 0.09  # plating onto a (nearly) bare collector: no depletion knee, voltage says little
         ok = e.step(dt_s, i_a, v_cell, t_c, self.cap.q_ah)
         q = self.cap.q_ah
+        # the running mean of the residual after the update (y R/S: the innovation less what SoC's own
+        # uncertainty explains): the part of the model's error that does not average out
+        self.y_mean += dt_s / (dt_s + p["r_adapt_s"]) * (e.y * e.R / e.S - self.y_mean)
         h0 = e.H[0]
         if ok and h0 != 0.0:
-            self._sys_toward(e.K[0] * h0, self._ocv_spread(e.R, t_c))
+            self._sys_toward(e.K[0] * h0, self._ocv_spread(self.y_mean * self.y_mean, t_c))
         elif h0 == 0.0 and e.P[0] > READ_MIN_VAR and abs(i_c) <= 0.05 * q:
             self._read_soc(i_c, v_cell, t_c)
         # Offset calibration: a measured current within the sensor's offset bound for ZERO_MIN_S is
@@ -185,10 +189,11 @@ class CellEstimator:
         self._publish()
 
     def _sys_toward(self, g, var):
-        # The OCV table's own error (sigma_ocv_v) does not average out over samples, so the filter's P
-        # (noise only) cannot carry it: a systematic SoC variance, published in soc_sigma, moves toward
-        # sigma_ocv^2/slope^2 by the share g of SoC's variance a reading removed, and is carried unchanged
-        # by the coulomb count.
+        # A model's bias does not average out over samples (the OCV table's own error sigma_ocv_v, and the
+        # innovation's running mean: what the model misses right now), so the filter's P (noise only)
+        # cannot carry it: a systematic SoC variance, published in soc_sigma, moves toward the bias's
+        # reading spread by the share g of SoC's variance a reading removed, and is carried unchanged by
+        # the coulomb count.
         self.var_sys += min(max(g, 0.0), 1.0) * (var - self.var_sys)
 
     def _ocv_spread(self, var_v, t_c):
