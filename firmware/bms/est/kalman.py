@@ -9,22 +9,22 @@ def init(f, p, soc0, v=None):
     f.ri = p["sigma_v_per_a"] ** 2  # model error growing with |i| (CellEstimator scales it with R0(T))
     f.gate = p["nis_gate"]
     f.tau_r = p["r_adapt_s"]
-    f.x_hi = (SOC_MAX, p["v1_max_v"], 1, 4)  # state bounds (the offset: 4 sigma)
+    f.x_hi = (SOC_MAX, p["v1_max_v"], 1.0, 4.0)  # state bounds (the offset: 4 sigma)
     # Q per second (soc, v1, h, b) and per unit SoC moved
     f.q = (p["q_soc_per_s"], p["q_v1_v2_per_s"], p["q_h_per_s"], 1 / 86400.0, p["q_soc_per_dsoc"])
-    f.x = [0.5 if soc0 is None else soc0, 0, 0, 0]
-    f.P = P = [0] * 16  # the offset in units of its prior sigma: P[15] = 1
+    f.x = [0.5 if soc0 is None else soc0, 0.0, 0.0, 0.0]
+    f.P = P = [0.0] * 16  # the offset in units of its prior sigma: P[15] = 1
     P[0] = p["soc_sigma0"] ** 2 if v is None else v
     P[5] = 1e-4
     P[10] = 0.25
-    P[15] = 1
-    f.d = [1] * 4  # F = diag(d) + c e3'
-    f.c = [0] * 4
-    f.H = [0, 1, 0, 0]
-    f.K = [0] * 4
-    f.U = [0] * 4  # P H'
-    f.v_pred = f.y = f.S = f.R = f.nis = 0
-    f.r_scale = 1  # c: mean NIS under the nominal S (R is widened by it when > 1)
+    P[15] = 1.0
+    f.d = [1.0] * 4  # F = diag(d) + c e3'
+    f.c = [0.0] * 4
+    f.H = [0.0, 1.0, 0.0, 0.0]
+    f.K = [0.0] * 4
+    f.U = [0.0] * 4  # P H'
+    f.v_pred = f.y = f.S = f.R = f.nis = 0.0
+    f.r_scale = 1.0  # c: mean NIS under the nominal S (R is widened by it when > 1)
     f.n_rejected = 0
 
 
