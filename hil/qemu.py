@@ -74,24 +74,26 @@ def available(board: str = "an385") -> tuple[bool, str]:
     return True, ""
 
 
-def build_romfs(out: Path, extra: tuple = (), native: bool = False, src: Path = FIRMWARE) -> Path:
-    """Pack what flash deploys (host.deploy.build_image: main.py and bms/**/*.mpy as bytecode; native: the hot
-    modules as armv7m machine code, flash --arch armv7m) into a ROMFS image at out. extra: more files or folders put at the image's root (test
-    modules: mpremote compiles them; board files). src: another firmware tree (the bench compares branches)."""
+def build_romfs(out: Path, extra: tuple = (), arch: str | None = None, src: Path = FIRMWARE) -> Path:
+    """Pack what flash deploys (host.deploy.build_image: main.py and bms/**/*.mpy, bytecode; arch: the hot
+    modules as machine code, flash --arch) into a ROMFS image at out. extra: files or folders put at the image's
+    root, or (file, name) pairs (test modules, which mpremote compiles; board files; board.json and cell.json).
+    src: another firmware tree (the bench compares branches). flash --romfs-image writes this image too."""
     from host.deploy import build_image
 
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        build_image(Path(tmp), src=Path(src), arch="armv7m" if native else None)
+        build_image(Path(tmp), src=Path(src), arch=arch)
         for f in extra:
+            f, name = f if isinstance(f, tuple) else (f, Path(f).name)
             if Path(f).is_dir():
-                shutil.copytree(f, Path(tmp) / Path(f).name)
+                shutil.copytree(f, Path(tmp) / name)
             else:
-                shutil.copyfile(f, Path(tmp) / Path(f).name)
+                shutil.copyfile(f, Path(tmp) / name)
         # --mpy compiles the extra .py files; main.py is compiled too, which the board imports like the source
         r = subprocess.run([sys.executable, "-m", "mpremote", "romfs", "-o", str(out), "build", tmp],
-                           capture_output=True, text=True)
+                           capture_output=True, text=True, timeout=120)
         if r.returncode != 0 or not out.exists():
             raise QemuError("mpremote romfs build failed: %s" % (r.stderr or r.stdout).strip())
     return out
@@ -120,7 +122,8 @@ class QemuBoard:
     def start(self, timeout_s: float = 10.0) -> "QemuBoard":
         machine, elf, rom_addr = MACHINES[self.board]
         if self.romfs is None:
-            self.romfs = build_romfs(BUILD / ("fw-%d.romfs" % os.getpid()), self.extra, self.native, self.src)
+            self.romfs = build_romfs(BUILD / ("fw-%d.romfs" % os.getpid()), self.extra,
+                                     "armv7m" if self.native else None, self.src)
             self._own_romfs = True
         cmd = [QEMU, "-machine", machine, "-nographic", "-monitor", "null", "-semihosting", "-serial", "pty",
                "-kernel", str(elf_path(self.board)),

@@ -16,7 +16,11 @@ from hil.link import BoardLink
 OK, WHY = available()
 pytestmark = [pytest.mark.qemu, pytest.mark.skipif(not OK, reason="emulated Cortex-M3 unavailable: " + WHY)]
 
-MODULES = sorted(p.stem for p in Path(MPY_TESTS).glob("test_*.py"))
+# test_detect runs the detectors through whole simulated cycles: 2 min on the emulated M3 on a quiet machine, over
+# 5 min (its 300 s limit) with the machine shared. It runs on the unix port and CPython in make test; here, -m slow
+SLOW_ON_M3 = {"test_detect"}
+MODULES = [pytest.param(m, marks=pytest.mark.slow) if m in SLOW_ON_M3 else m
+           for m in sorted(p.stem for p in Path(MPY_TESTS).glob("test_*.py"))]
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +68,7 @@ def test_sixteen_cells_configure_and_run_on_140k(link):
 @pytest.mark.parametrize("module", MODULES)
 def test_firmware_side_module_passes_on_the_cortex_m3(board, module, romfs):
     ok, out = run_mpy_test_module(board, module)
-    if not ok and available("an500")[0]:
+    if not ok and available("an500")[0] and "within" not in out:  # a timeout says nothing about float32
         # the same image on the double-precision board tells a float32 effect from a logic bug (ROMFS offsets are
         # relative: the file loads at the AN500's address as it is)
         with QemuBoard(board="an500", romfs=romfs) as b2:
@@ -78,7 +82,7 @@ def test_firmware_side_module_passes_on_the_cortex_m3(board, module, romfs):
 # firmware: a 1-cell SAMPLE round trip takes ~11 ms against ~1 ms of emulated work), so make test runs each
 # scenario up to the moment it proves (-m slow: whole)
 DEMO_STEPS = 2400  # the 10-min rest and the first 30 min of the C/2 charge
-FLOAT32_SOC_TOL = 1e-3
+FLOAT32_SOC_TOL = 1e-4  # measured: 1e-6 (the log's resolution) over the 2,400 samples
 SOFT_SHORT_STEPS = 4600  # through the 1C charge (0.5C allowed) and the rest after it, where the alarm comes
 
 

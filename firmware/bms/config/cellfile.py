@@ -7,16 +7,8 @@
 load() checks every field (ValueError "<field path>: <rule>", e.g. "ocv.mean_v[3]: must be above the value
 before it (3.39 after 3.4)"; unknown keys are refused, so a typo cannot pass silently) and reduces the file to the
 flat parameter dict of bms.config.cell (what the estimator and the protections take), filling estimator tuning
-from bms.config.cell.DEFAULTS where the file is silent. Reductions, each because the estimator's model has one
-form only:
-  * OCV tables at several temperatures -> the table at 25 degC (interpolated) + a mean dOCV/dT (least squares)
-    unless ocv.docv_dt_v_per_k is given; charge/discharge branches -> their mean, hysteresis = half the median gap
-    unless ocv.hysteresis.m_v is given.
-  * R0, RC given per temperature (and per SoC band) -> the median over SoC bands, then an Arrhenius line
-    (ln R vs 1/T) through the temperatures: R at the reference temperature and the activation energy, unless the
-    activation energy is given.
-  * two RC pairs -> one with R1 = Ra + Rb and tau1 = (Ra*tau_a + Rb*tau_b) / R1: the same final polarisation and
-    the same area under the relaxation.
+from bms.config.cell.DEFAULTS where the file is silent. The estimator's model has one form only, so tables over
+temperature, charge/discharge branches and two RC pairs are reduced to it (docs/cells.md says how).
 Runs on MicroPython (no CPython-only modules).
 """
 from math import exp, log
@@ -126,7 +118,7 @@ def _temperature_law(x, path, ea, ea_path):
     if _is_num(x):
         if ea is None:
             raise _err(ea_path, "required when %s is a single number (no temperatures to fit it from)" % path)
-        return _num(x, path, 0.0, 10.0, True), ea
+        return _num(x, path, 0.0, None, True), ea
     if not isinstance(x, dict):
         raise _err(path, "must be a number or an object {temperature_c, values[, soc]}")
     for key in x:
@@ -140,14 +132,14 @@ def _temperature_law(x, path, ea, ea_path):
     if "soc" in x:
         socs = _table(x["soc"], path + ".soc", None, 0.0, 1.0, True)
         for j in range(len(temps)):
-            row = _table(vals[j], "%s.values[%d]" % (path, j), len(socs), 0.0, 10.0)
+            row = _table(vals[j], "%s.values[%d]" % (path, j), len(socs), 0.0)
             for k in range(len(row)):
                 if row[k] <= 0.0:
                     raise _err("%s.values[%d][%d]" % (path, j, k), "must be > 0")
             per_t.append(_median(row))
     else:
         for j in range(len(temps)):
-            per_t.append(_num(vals[j], "%s.values[%d]" % (path, j), 0.0, 10.0, True))
+            per_t.append(_num(vals[j], "%s.values[%d]" % (path, j), 0.0, None, True))
     ds = [_arrhenius_d(t) for t in temps]
     ys = [log(v) for v in per_t]
     if ea is None:

@@ -217,6 +217,10 @@ class StringContext:
 
 
 class Detector:
+    """The interface every detector implements: hooks the facade (bms.detect.plating) calls with the string's
+    context; evidence goes to the level machine (bms.detect.levels) by channel. A hook not overridden does
+    nothing."""
+
     def __init__(self, ctx, levels, cfg):
         self.ctx = ctx
         self.lv = levels

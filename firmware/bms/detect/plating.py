@@ -6,7 +6,7 @@
     det.charge_inhibit    # True once a CRITICAL plating event stands (latched until clear_inhibit())
 
 This facade writes the string's context (bms.detect.context) once per sample and calls each detector's hooks
-(bms.detect.base.Detector); every detector reports on named channels to one level machine (bms.detect.levels:
+(bms.detect.context.Detector); every detector reports on named channels to one level machine (bms.detect.levels:
 det.levels.level / .evidence [channel][cell], det.trace = callable(cell, channel name, t_s, value)).
 """
 from math import exp
