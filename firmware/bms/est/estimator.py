@@ -115,36 +115,14 @@ class CellEstimator:
             self._need_init = False
             e.m.at(t_c)
             x[0] = soc_from_ocv(e.m, v_cell - e.m.r0 * i_a, t_c)
-        # Model error under load, R = sigma_v^2 + ri*(i^2 + i_recent^2):
-        # * it grows as R0 does (cold): the current term is scaled by R0(T)/R0(25) (last step's T);
-        # * it outlasts the load: the slow diffusion relaxation the one-RC model lacks keeps the
-        #   voltage off for minutes, so the recent mean current (LOAD_MEMORY_S) counts too;
-        # * it is largest discharging near empty: the last sodium is stripped off the collector
-        #   through a shrinking area, a non-linear overpotential a linear R0 cannot follow, and a bias
-        #   (not noise) that would integrate into SoC: sigma x dis_knee_sigma_gain below dis_knee_soc.
-        # What these terms miss, the filter's covariance matching adds (bms.est.ekf).
         p = self.p
         sb = e.m.sb
         b = x[3] * sb  # the estimated sensor offset [A]
         i_c = i_a - b  # the cell's current: the measured one less the offset
-        self.i_recent += dt_s / (dt_s + LOAD_MEMORY_S) * (i_c - self.i_recent)
-        ri = (p["sigma_v_per_a"] * e.m.r0 / p["r0_ohm"]) ** 2
-        if (i_c < 0.0 or self.i_recent < 0.0) and x[0] < p["dis_knee_soc"]:
-            ri *= p["dis_knee_sigma_gain"] ** 2
-        e.ri = ri
-        e.r = self.r_base + ri * self.i_recent * self.i_recent
-        if i_c > 0.0 and x[0] < p["chg_knee_soc"]:
-            e.r += 0.09  # plating onto a (nearly) bare collector: no depletion knee, voltage says little
+        self._noise(dt_s, i_c)
         ok = e.step(dt_s, i_a, v_cell, t_c, self.cap.q_ah)
         q = self.cap.q_ah
-        # the running mean of the residual after the update (y R/S: the innovation less what SoC's own
-        # uncertainty explains): the part of the model's error that does not average out
-        self.y_mean += dt_s / (dt_s + p["r_adapt_s"]) * (e.y * e.R / e.S - self.y_mean)
-        h0 = e.H[0]
-        if ok and h0 != 0.0:
-            self._sys_toward(e.K[0] * h0, self._ocv_spread(self.y_mean * self.y_mean, t_c))
-        elif h0 == 0.0 and e.P[0] > READ_MIN_VAR and abs(i_c) <= 0.05 * q:
-            self._read_soc(i_c, v_cell, t_c)
+        self._after_step(ok, dt_s, i_c, v_cell, t_c)
         # Offset calibration: a measured current within the sensor's offset bound for ZERO_MIN_S is
         # taken as zero current, so what the sensor reads is its offset (a pseudo-measurement of x[3];
         # through P's cross terms it also takes back the SoC the offset had counted).
@@ -167,6 +145,39 @@ class CellEstimator:
         self._publish()
         return ok
 
+    def _noise(self, dt_s, i_c):
+        # Model error under load, R = sigma_v^2 + ri*(i^2 + i_recent^2):
+        # * it grows as R0 does (cold): the current term is scaled by R0(T)/R0(25) (last step's T);
+        # * it outlasts the load: the slow diffusion relaxation the one-RC model lacks keeps the
+        #   voltage off for minutes, so the recent mean current (LOAD_MEMORY_S) counts too;
+        # * it is largest discharging near empty: the last sodium is stripped off the collector
+        #   through a shrinking area, a non-linear overpotential a linear R0 cannot follow, and a bias
+        #   (not noise) that would integrate into SoC: sigma x dis_knee_sigma_gain below dis_knee_soc.
+        # What these terms miss, the filter's covariance matching adds (bms.est.ekf).
+        p = self.p
+        e = self.ekf
+        x = e.x
+        self.i_recent += dt_s / (dt_s + LOAD_MEMORY_S) * (i_c - self.i_recent)
+        ri = (p["sigma_v_per_a"] * e.m.r0 / p["r0_ohm"]) ** 2
+        if (i_c < 0.0 or self.i_recent < 0.0) and x[0] < p["dis_knee_soc"]:
+            ri *= p["dis_knee_sigma_gain"] ** 2
+        e.ri = ri
+        e.r = self.r_base + ri * self.i_recent * self.i_recent
+        if i_c > 0.0 and x[0] < p["chg_knee_soc"]:
+            e.r += 0.09  # plating onto a (nearly) bare collector: no depletion knee, voltage says little
+
+    def _after_step(self, ok, dt_s, i_c, v_cell, t_c):
+        e = self.ekf
+        # the running mean of the residual after the update (y R/S: the innovation less what SoC's own
+        # uncertainty explains): the part of the model's error that does not average out
+        self.y_mean += dt_s / (dt_s + self.p["r_adapt_s"]) * (e.y * e.R / e.S - self.y_mean)
+        h0 = e.H[0]
+        if ok and h0 != 0.0:
+            sd = self._ocv_spread(self.model.ocv_slope(e.x[0], t_c)[0], self.y_mean * self.y_mean, t_c)
+            self._sys_toward(e.K[0] * h0, sd * sd)
+        elif h0 == 0.0 and e.P[0] > READ_MIN_VAR and abs(i_c) <= 0.05 * self.cap.q_ah:
+            self._read_soc(i_c, v_cell, t_c)
+
     def bridge_gap(self, dt_s, i_sigma_a=None):
         """A gap of dt_s without samples (a board asleep, a lost link): nothing is integrated, the RC
         voltage relaxes, and SoC's variance grows as an unseen current of i_sigma_a (default: the
@@ -183,49 +194,45 @@ class CellEstimator:
         clamp(x, e.P, e.x_hi)
         self.i_recent = 0.0
         self.zero_s = 0.0
-        self.rest_s = 0.0
         self._rest_reset()
         self.n_gaps += 1
         self._publish()
 
     def restore(self, soc, soc_sigma, q_ah):
-        # State saved before a reset (bms.core.store): SoC with its sigma, the learned capacity.
+        """State saved before a reset (bms.core.store): SoC with its sigma, the learned capacity."""
         e = self.ekf
+        P = e.P
         self._need_init = False
         e.x[0] = _clip(soc, 0.0, 1.0)
-        e.P[0] = _clip(soc_sigma, 1e-3, 0.5) ** 2
+        for j in (1, 2, 3):
+            P[j] = P[4 * j] = 0.0  # no cross terms with the restored SoC (P stays PSD)
+        P[0] = _clip(soc_sigma, 1e-3, 0.5) ** 2
+        self.var_sys = 0.0
         self.cap.q_ah = _clip(q_ah, self.cap.q_min, self.cap.q_max)
         self._publish()
 
     def _sys_toward(self, g, var):
         # A model's bias does not average out over samples (the OCV table's own error sigma_ocv_v, and the
-        # innovation's running mean: what the model misses right now), so the filter's P (noise only)
+        # residual's running mean: what the model misses right now), so the filter's P (noise only)
         # cannot carry it: a systematic SoC variance, published in soc_sigma, moves toward the bias's
         # reading spread by the share g of SoC's variance a reading removed, and is carried unchanged by
         # the coulomb count.
         self.var_sys += min(max(g, 0.0), 1.0) * (var - self.var_sys)
 
-    def _ocv_spread(self, var_v, t_c):
-        # SoC variance of one voltage reading at the filter's SoC: the inverse image of its OCV +- 2 sigma
-        # (sigma^2 = var_v + the table's own error), not var/slope^2: next to a very steep stretch a volt of
-        # error there is a fraction of a percent, one step into the flatter one it is several.
+    def _ocv_spread(self, v_ocv, var_v, t_c):
+        # SoC sigma of a reading of v_ocv: the inverse image of v_ocv +- 2 sigma (sigma^2 = var_v + the table's
+        # own error), not sigma/slope: next to a very steep stretch a volt of error there is a fraction of a
+        # percent, one step into the flatter one it is several; a voltage near a flat stretch reads wide.
         m = self.model
-        v = m.ocv_slope(self.ekf.x[0], t_c)[0]
         sv = 2.0 * sqrt(var_v + self.var_ocv)
-        d = 0.25 * (soc_from_ocv(m, v + sv, t_c) - soc_from_ocv(m, v - sv, t_c))
-        return d * d
+        return 0.25 * (soc_from_ocv(m, v_ocv + sv, t_c) - soc_from_ocv(m, v_ocv - sv, t_c))
 
     def _ocv_read(self, v_ocv, var_v, t_c):
-        # SoC from an OCV and its variance: the inverse image of v_ocv +- 2 sigma (sigma^2 = var_v + the
-        # table's own error), so a voltage near a flat stretch reads wide. None if it cannot place SoC.
-        m = self.model
-        sv = 2.0 * sqrt(var_v + self.var_ocv)
-        lo = soc_from_ocv(m, v_ocv - sv, t_c)
-        hi = soc_from_ocv(m, v_ocv + sv, t_c)
-        sd = 0.25 * (hi - lo)
+        # SoC from an OCV and its variance; None if it cannot place SoC (wider than READ_MAX_SIGMA).
+        sd = self._ocv_spread(v_ocv, var_v, t_c)
         if sd > READ_MAX_SIGMA:
             return None
-        return soc_from_ocv(m, v_ocv, t_c), sd * sd + 1e-8
+        return soc_from_ocv(self.model, v_ocv, t_c), sd * sd + 1e-8
 
     def _read_soc(self, i_c, v_cell, t_c):
         # The filter is unsure of SoC and its SoC sits on the flat plateau, where the EKF's local slope
