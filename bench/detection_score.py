@@ -96,11 +96,6 @@ FAULT_DETECTOR = {
     "impedance": "model_mismatch",  # a cell that no longer fits its model (resistance x3, no plating trouble)
 }
 THRESHOLD_KEYS = {row[1]: row[2][:2] for row in CHANNELS}  # channel -> (warn, alarm) keys: the ROC's markers
-SECOND_CHANNEL = {  # detector -> the channel of its own level machine that gets a threshold sweep of its own
-    "model_mismatch": "model_mismatch_step",
-    "dead_sodium": "dead_sodium_bal",  # with the balancer (the default); --no-balance: the cut-off's
-    "nucleation": "nucleation_string",
-}
 SENSORS = {"v_noise_v": 1e-3, "i_noise_a": 5e-3, "i_gain": 0.002, "i_offset_a": 0.002, "t_noise_c": 0.2,
            "adc_bits": 16}
 # a cheaper front end (an MCU's own ADC behind a divider, a Hall current sensor): what the thresholds, set with
@@ -271,10 +266,9 @@ def score(results, cfg_ref):
         false_alarms = 0
         false_warnings = 0
         healthy_cc = 0
-        fault_max = []
-        healthy_max = []
-        second = SECOND_CHANNEL.get(name)  # a second channel: its own sweep
-        second_h, second_f = [], []
+        # each channel of this detector's kind (bms.detect.levels.CHANNELS) gets a threshold sweep of its own:
+        # per cell, the highest evidence (healthy cells; faulty cells after the fault's onset)
+        sweeps = {row[1]: ([], []) for row in CHANNELS if row[0] == code}
         others = others_hit = 0
         for r in results:
             labelled = set(lab["cell"] for lab in r["labels"])
@@ -286,10 +280,8 @@ def score(results, cfg_ref):
                 evs = [e for e in r["events"] if e[0] == c and e[1] == code]
                 false_alarms += sum(1 for e in evs if e[2] >= ev.ALARM)
                 false_warnings += sum(1 for e in evs if e[2] == ev.WARNING)
-                tr = r["traces"].get((c, name), ())
-                healthy_max.append(max([v for _, v in tr], default=-math.inf))
-                if second:
-                    second_h.append(max([v for _, v in r["traces"].get((c, second), ())], default=-math.inf))
+                for ch, (healthy, _) in sweeps.items():
+                    healthy.append(max([v for _, v in r["traces"].get((c, ch), ())], default=-math.inf))
             groups = {}  # a pack-wide fault (the bench's nucleation injection) is one fault found on any cell
             for lab in injected:
                 key = (lab["kind"], lab["t_start_s"]) if lab.get("pack") else (lab["kind"], lab["cell"])
@@ -327,11 +319,9 @@ def score(results, cfg_ref):
                     in_first_rest += bool(first_rest) and min(hits) <= first_rest[0] + 120.0
                     if shown:  # an alarm before the truth shows the fault counts 0 cycles
                         delays_shown.append(_cycles_begun(r, t_shown, min(hits)))
-                vals = [v for c in cells for t, v in r["traces"].get((c, name), ()) if t >= t0]
-                fault_max.append(max(vals, default=-math.inf))
-                if second:
-                    second_f.append(max([v for c in cells for t, v in r["traces"].get((c, second), ())
-                                         if t >= t0], default=-math.inf))
+                for ch, (_, faulty) in sweeps.items():
+                    faulty.append(max([v for c in cells for t, v in r["traces"].get((c, ch), ()) if t >= t0],
+                                      default=-math.inf))
         table[name] = {
             "recall": detected / total if total else None,
             "faults": total,
@@ -350,9 +340,7 @@ def score(results, cfg_ref):
             "delay_from_manifest_p95_cycles": float(np.percentile(delays_shown, 95)) if delays_shown else None,
             "per_fault": rows,
         }
-        roc[name] = (healthy_max, fault_max)
-        if second:
-            roc[second] = (second_h, second_f)
+        roc.update(sweeps)
         if name == "model_mismatch":
             table[name]["catch_all"] = others_hit / others if others else None
     return table, roc
@@ -393,6 +381,16 @@ def plot_roc(roc, cfg_ref, out_dir):
         plt.close(fig)
         paths.append(path)
     return paths
+
+
+def _with_progress(results, n, t0):
+    """The results in order, a line on stderr as each scenario ends (a suite takes minutes to hours)."""
+    out = []
+    for r in results:
+        out.append(r)
+        print("scenario %d/%d %s done (%.0f s)" % (len(out), n, r["name"], time.time() - t0), file=sys.stderr,
+              flush=True)
+    return out
 
 
 def _fmt(x, spec):
@@ -447,7 +445,6 @@ def main(argv=None):
     if args.no_balance:
         for sc in suite:
             sc["balance"] = False
-        SECOND_CHANNEL["dead_sodium"] = "dead_sodium_cut"
     over = {}
     for item in args.set:
         key, sep, val = item.partition("=")
@@ -470,9 +467,9 @@ def main(argv=None):
         import multiprocessing
 
         with multiprocessing.Pool(args.jobs) as pool:
-            results = pool.map(run_scenario, suite, chunksize=1)
+            results = _with_progress(pool.imap(run_scenario, suite, chunksize=1), len(suite), t0)
     else:
-        results = [run_scenario(sc) for sc in suite]
+        results = _with_progress(map(run_scenario, suite), len(suite), t0)
     wall = time.time() - t0
     if args.dump:
         import pickle

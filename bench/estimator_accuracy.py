@@ -146,7 +146,7 @@ def main(argv=None):
     def mins(rs):
         return ", ".join("--" if r["converge_min"] is None else "%.0f" % r["converge_min"] for r in rs)
 
-    print("issue 4 targets on the drive cases (drive-): rmse <= 1 %% %s,"
+    print("targets on the drive cases (drive-): rmse <= 1 %% %s,"
           " max <= 3 %% %s, from 30 %% off within 15 min %s; capacity after the fade cycles <= 2 %% %s" % (
               all(r["soc_rmse"] <= 0.01 for r in drives), all(r["soc_max_err"] <= 0.03 for r in drives),
               all(within(r, 15.0) for r in drives),

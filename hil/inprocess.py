@@ -18,11 +18,11 @@ from bms.detect.plating import build
 
 class InProcessBms:
     def __init__(self, n_cells, preset, detect_overrides=None, balance=True, bal_r_ohm=R_OHM_DEFAULT):
-        self.bms = Bms(n_cells, preset)
-        if detect_overrides or not balance or bal_r_ohm != R_OHM_DEFAULT:
+        bal_r_ohm = bal_r_ohm if balance else 0.0  # 0: a board without balancing resistors
+        self.bms = Bms(n_cells, preset, bal_r_ohm=bal_r_ohm)
+        if detect_overrides:  # the same string with other detector thresholds
             cfg = detect_config.preset(preset, detect_overrides)
-            params = cell_config.preset(preset)
-            self.bms.balancer, self.bms.detectors = build(n_cells, params, cfg, bal_r_ohm if balance else 0.0)
+            self.bms.balancer, self.bms.detectors = build(n_cells, cell_config.preset(preset), cfg, bal_r_ohm)
         self.events = []  # every event so far, times in s
 
     @property

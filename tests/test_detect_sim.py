@@ -172,3 +172,18 @@ def test_bench_counts_a_fault_from_when_the_truth_shows_it():
     assert manifest_time(r, "dendrite", {3}, 50.0) == 500.0
     assert manifest_time(r, "dendrite", {0}, 50.0) is None
     assert manifest_time(r, "void", {0}, 70.0) == 70.0
+
+
+def test_the_in_process_board_runs_the_whole_pipeline_with_its_overrides():
+    board = InProcessBms(3, "nvp-mg-naf", detect_overrides={"nu_base_n": 3}, balance=False)
+    assert board.bms.balancer is None and board.bms.detectors.cfg["nu_base_n"] == 3
+    seen = []
+    board.trace = lambda cell, channel, t_s, value: seen.append(channel)
+    assert board.sample(2.0, -1.0, [3.3] * 3, [25.0] * 3) == []
+    assert board.bms.detectors.ctx.t_s == 2.0
+    # an open sense wire: the plausibility check holds the sample back from the detectors, and says so
+    events = board.sample(4.0, -1.0, [3.3, 0.1, 3.3], [25.0] * 3)
+    assert [(e[0], e[1], e[2], e[3]) for e in events] == [(1, ev.OPEN_WIRE, ev.CRITICAL, 4.0)]
+    assert board.bms.detectors.ctx.t_s == 2.0 and board.events == events
+    with pytest.raises(ValueError, match="unknown key 'nu_base'"):
+        InProcessBms(3, "nvp-mg-naf", detect_overrides={"nu_base": 3})

@@ -181,8 +181,8 @@ def validate(p):
     if p["q_ah"] > 1000.0:
         raise ValueError("q_ah %r Ah is beyond any single cell" % p["q_ah"])
     for key in ("r0_ohm", "r1_ohm"):
-        if p[key] > 10.0:
-            raise ValueError("%s %r Ohm is beyond a usable cell" % (key, p[key]))
+        if p[key] * p["q_ah"] > 5.0:  # the voltage it drops at 1C
+            raise ValueError("%s %r Ohm drops %.3g V at 1C: beyond a usable cell" % (key, p[key], p[key] * p["q_ah"]))
     soc = p.get("soc_pts")
     ocv = p.get("ocv_pts")
     if not isinstance(soc, (list, tuple)) or not isinstance(ocv, (list, tuple)):

@@ -118,7 +118,7 @@ def _temperature_law(x, path, ea, ea_path):
     if _is_num(x):
         if ea is None:
             raise _err(ea_path, "required when %s is a single number (no temperatures to fit it from)" % path)
-        return _num(x, path, 0.0, 10.0, True), ea
+        return _num(x, path, 0.0, None, True), ea
     if not isinstance(x, dict):
         raise _err(path, "must be a number or an object {temperature_c, values[, soc]}")
     for key in x:
@@ -132,14 +132,14 @@ def _temperature_law(x, path, ea, ea_path):
     if "soc" in x:
         socs = _table(x["soc"], path + ".soc", None, 0.0, 1.0, True)
         for j in range(len(temps)):
-            row = _table(vals[j], "%s.values[%d]" % (path, j), len(socs), 0.0, 10.0)
+            row = _table(vals[j], "%s.values[%d]" % (path, j), len(socs), 0.0)
             for k in range(len(row)):
                 if row[k] <= 0.0:
                     raise _err("%s.values[%d][%d]" % (path, j, k), "must be > 0")
             per_t.append(_median(row))
     else:
         for j in range(len(temps)):
-            per_t.append(_num(vals[j], "%s.values[%d]" % (path, j), 0.0, 10.0, True))
+            per_t.append(_num(vals[j], "%s.values[%d]" % (path, j), 0.0, None, True))
     ds = [_arrhenius_d(t) for t in temps]
     ys = [log(v) for v in per_t]
     if ea is None:

@@ -23,6 +23,10 @@ FLOORS = {
     "nvp": (1.5, 3.85, -30.0, 65.0, -10.0, 1.0, 3.0),
     # layered oxides: sloping 2.0-4.0 V; O3 phase transitions above ~4.1 V
     "layered-oxide": (1.5, 4.15, -30.0, 65.0, -10.0, 1.0, 3.0),
+    # cells a user fits (nabms fit --cathode): NVPF (Na3V2(PO4)2F3) works to ~4.3 V; LFP 2.0-3.65 V (its flat
+    # OCV is the estimator's hard case: bench/outside_data.py)
+    "nvpf": (1.5, 4.35, -30.0, 65.0, -10.0, 1.0, 3.0),
+    "lfp": (2.0, 3.75, -30.0, 65.0, 0.0, 1.0, 3.0),
 }
 TRIP_MARGIN_V = 0.05  # protection's over-voltage trip sits this far above v_max: it must stay inside the floor
 I_ABS_MAX_A = 200.0  # no configured current above this, whatever the capacity (bus bars, the sensor)

@@ -7,12 +7,13 @@ the string's loss at its cut-off, which is the cut-off cell's (dead_sodium_cut).
 """
 from math import sqrt
 
+from bms.compat import const
 from bms.detect.context import DIS, Detector, median, median_last3, noise_factor, ocv_slope
 from bms.detect.levels import channel
 from bms.sums import floats
 
-_ABSOLUTE = 0  # the string's balance at the empty end
-_RELATIVE = 1  # the cell's SoC change against the string's median
+_ABSOLUTE = const(0)  # the string's balance at the empty end
+_RELATIVE = const(1)  # the cell's SoC change against the string's median
 
 
 class DeadSodium(Detector):

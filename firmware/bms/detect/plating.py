@@ -6,7 +6,7 @@
     det.charge_inhibit    # True once a CRITICAL plating event stands (latched until clear_inhibit())
 
 This facade writes the string's context (bms.detect.context) once per sample and calls each detector's hooks
-(bms.detect.base.Detector); every detector reports on named channels to one level machine (bms.detect.levels:
+(bms.detect.context.Detector); every detector reports on named channels to one level machine (bms.detect.levels:
 det.levels.level / .evidence [channel][cell], det.trace = callable(cell, channel name, t_s, value)).
 """
 from math import exp
@@ -69,7 +69,7 @@ class PlatingDetectors:
         self.levels.out = out
         ctx = self.ctx
         ph = ctx.begin(t_s, dt_s, i_a, v_cell, t_c, ests)
-        if ctx.seg_t0 is None:
+        if not ctx.has_segment:
             ctx.start(ph)
             self._start()
         elif ph != ctx.phase:

@@ -5,12 +5,13 @@ and each cycle's charge balance between relaxed-OCV anchors of the same kind (af
 """
 from math import sqrt
 
+from bms.compat import const
 from bms.detect.context import DIS, REST, Detector, median, noise_factor, ocv_slope, soc_of_ocv
 from bms.detect.levels import channel
 from bms.sums import floats
 
-_AFTER_CHARGE = 0
-_AFTER_DISCHARGE = 1
+_AFTER_CHARGE = const(0)
+_AFTER_DISCHARGE = const(1)
 
 
 class SoftShort(Detector):

@@ -1,10 +1,11 @@
 """STRIPPING_VOID: growth of R_end/R_mid (apparent resistance late vs mid discharge) over the cell's own
 baseline (docs/detectors.md, "Stripping void")."""
+from bms.compat import const
 from bms.detect.context import DIS, Detector, median
 from bms.detect.levels import channel
 from bms.sums import floats
 
-_MIN_N = 10  # samples in a window before its mean counts
+_MIN_N = const(10)  # samples in a window before its mean counts
 
 
 class StrippingVoid(Detector):
