@@ -100,7 +100,7 @@ def test_firmware_side_module_passes_on_the_cortex_m3(board, module, romfs):
 # The UART of the emulated board carries ~10 bytes per ms (qemu's pty and its one-byte receive register, not the
 # firmware: a 1-cell SAMPLE round trip takes ~11 ms against ~1 ms of emulated work), so make test runs each
 # scenario up to the moment it proves (-m slow: whole)
-DEMO_STEPS = 2400  # the 10-min rest and the first 30 min of the C/2 charge
+DEMO_STEPS = 2400  # 80 min of the 8-cell demo (its C/2 discharge; the soft short starts at 20,500 s: -m slow)
 FLOAT32_SOC_TOL = 1e-4  # measured: 1e-6 (the log's resolution) over the 2,400 samples
 SOFT_SHORT_STEPS = 4600  # through the 1C charge (0.5C allowed) and the rest after it, where the alarm comes
 
@@ -112,10 +112,12 @@ def _scenario_on_qemu(name, tmp_path, max_steps):
     with QemuBoard(romfs=build_romfs(tmp_path / "fw.romfs", extra=(key_file(tmp_path),))) as b:
         b.start_main()
         summary, run_dir = run_scenario(name, port=b.port, out=tmp_path, max_steps=max_steps)
-    # a run cut short is not judged on its length nor on the whole run's SoC RMSE (the demo starts with the SoC
-    # unknown: its first hour dominates a short run's RMSE; the callers check the converged error instead)
+    # a run cut short is not judged on its length, nor on events that come after the cut ("never raised"), nor
+    # on the whole run's SoC RMSE (the SoC starts unknown: a short run's first hour dominates it); everything else
+    # (forbidden events, events on healthy cells, the converged error) must hold
     cut = max_steps < 10**7
-    failed = [f for f in summary["failed_criteria"] if not (cut and f.split()[0] in ("samples", "soc_rmse"))]
+    failed = [f for f in summary["failed_criteria"]
+              if not (cut and (f.startswith("at least") or f.endswith("never raised") or f.split()[0] == "soc_rmse"))]
     return summary, run_dir, failed
 
 
@@ -129,10 +131,12 @@ def _demo(tmp_path, max_steps):
         # the same steps on the unix port (double precision): the float32 M3 tracks it (the SoC starts unknown
         # and the filter has not converged within a cut run, so this, not the RMSE, is the check)
         _, run64 = run_scenario("demo.json", out=tmp_path / "unix", max_steps=max_steps)
-        soc32 = np.genfromtxt(run_dir / "log.csv", delimiter=",", names=True)["soc_est_0"]
-        soc64 = np.genfromtxt(run64 / "log.csv", delimiter=",", names=True)["soc_est_0"]
-        assert len(soc32) == len(soc64) == max_steps
-        assert np.max(np.abs(soc32 - soc64)) < FLOAT32_SOC_TOL, np.max(np.abs(soc32 - soc64))
+        log32 = np.genfromtxt(run_dir / "log.csv", delimiter=",", names=True)
+        log64 = np.genfromtxt(run64 / "log.csv", delimiter=",", names=True)
+        assert len(log32) == len(log64) == max_steps
+        cols = [c for c in log32.dtype.names if c.startswith("soc_est_")]
+        worst = max(np.max(np.abs(log32[c] - log64[c])) for c in cols)
+        assert cols and worst < FLOAT32_SOC_TOL, worst
 
 
 def _soft_short(tmp_path, max_steps):
