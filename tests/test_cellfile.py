@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bms.config import cell as cellparams
-from bms.config import cellfile
+from bms.config import cellfile, cellschema
 from bms.core.app import Bms
 from hil.unixport import run_micropython
 
@@ -37,7 +37,7 @@ def test_shipped_cell_file_holds_the_presets_values_as_they_were_in_code(name):
 
 
 def _mapped():
-    return {flat for sec in cellfile._SECTIONS.values() for flat in sec.values() if flat}
+    return {flat for sec in cellschema.SECTIONS.values() for flat in sec.values() if flat}
 
 
 def test_tables_over_temperature_branches_and_two_rc_pairs_reduce_to_the_estimators_form():
