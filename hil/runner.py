@@ -22,8 +22,9 @@ TARGETS = ("virtual", "serial", "inprocess", "instruments")
 
 
 class InProcessLink:
-    """BoardLink's interface on the firmware's own modules: every request is framed, handled by
-    bms.comm.service.handle_frame and its replies decoded, as a board would (no pty, no MicroPython)."""
+    """BoardLink's interface on the firmware's own modules: HELLO, SAMPLE and STATS are handled by
+    bms.comm.service.handle_frame and their replies decoded, as a board would (no pty, no MicroPython); the
+    configuration goes to the application directly."""
 
     def __init__(self):
         from bms.core.app import Bms
@@ -55,14 +56,22 @@ class InProcessLink:
         return reply[0], [(t, p) for t, p in out if t != reply_type]
 
     def hello(self):
-        from bms import VERSION
-
-        return {"n_cells": self.bms.n_cells, "fw_version": VERSION, "preset": self.bms.preset}
-
-    def configure(self, n_cells, preset, soc0=None):
         from bms.comm import protocol as pr
 
-        self._request(pr.CONFIG, pr.pack_config(n_cells, preset, float("nan") if soc0 is None else soc0), pr.ACK)
+        p, _ = self._request(pr.HELLO, b"", pr.HELLO_REPLY)
+        h = pr.unpack_hello(p)
+        h["key_id"] = h["key_id"].hex()
+        return h
+
+    def configure(self, n_cells, preset, soc0=None):
+        # straight to the application: a CONFIG is signed in chunks on a board (tested with the link, hil/link.py);
+        # a campaign's runs are this process's own
+        from hil.link import LinkError
+
+        try:
+            self.bms.configure(n_cells, preset, soc0)
+        except (ValueError, KeyError) as e:
+            raise LinkError("firmware refused the configuration: %s" % e) from None
 
     def sample(self, t_ms, i_a, v_cell, t_c):
         from bms.comm import protocol as pr
