@@ -100,6 +100,7 @@ class Bms:
         if bad != -1:
             if bal is not None:
                 bal.abort()  # nothing is drained while the measurements cannot be trusted
+            self.detectors.hold()  # ... and the detectors do not read across the samples they miss
             # fail safe: hold the estimate, charging off, until the sensors look right again
             self.stats[7] += 1
             self.good_run = 0

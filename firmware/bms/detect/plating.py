@@ -64,13 +64,17 @@ class PlatingDetectors:
         """Service action: forget CRITICAL levels and allow charging again."""
         self.levels.clear_inhibit()
 
+    def hold(self):
+        """A sample the application could not trust and held back: the next one starts afresh."""
+        self.ctx.gap = True
+
     def update(self, t_s, dt_s, i_a, v_cell, t_c, ests):
         out = []
         self.levels.out = out
         ctx = self.ctx
         ph = ctx.begin(t_s, dt_s, i_a, v_cell, t_c, ests)
-        if ctx.seg_t0 is None:
-            ctx.start(ph)
+        if ctx.seg_t0 is None or ctx.gap:
+            ctx.restart(ph)
             self._start()
         elif ph != ctx.phase:
             step = ctx.is_load_step(ph)
