@@ -74,6 +74,8 @@ class PlatingDetectors:
         ctx = self.ctx
         ph = ctx.begin(t_s, dt_s, i_a, v_cell, t_c, ests)
         if ctx.seg_t0 is None or ctx.gap:
+            if ctx.gap:
+                self._end()  # what was read before the gap stands
             ctx.restart(ph)
             self._start()
         elif ph != ctx.phase:
