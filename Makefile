@@ -3,14 +3,14 @@ VENV    ?= .venv
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 
-.PHONY: all demo test test-all firmware-check system-deps bench bench-campaigns mcu-image clean
+.PHONY: all demo test test-all firmware-check system-deps bench bench-campaigns bench-outside campaign mcu-image clean
 
 all: test
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[dev,cyclers]'
 	@touch $(STAMP)
 
 # qemu + Debian's micro:bit MicroPython for the emulated-MCU tests; best effort (root + apt).
@@ -44,6 +44,16 @@ bench-campaigns: $(STAMP)
 	$(PY) bench/detection_score.py --only dead_sodium --dead-sodium-cycles 40 --per-fault
 	$(PY) bench/detection_score.py --only dead_sodium --dead-sodium-cycles 40 --per-fault --seed 5000
 	$(PY) bench/detection_score.py --other-cycling
+
+# The estimator and detectors on independent physics (PyBaMM, a bench extra): fit, replay, leaks. The recordings are
+# simulated once (a few minutes on 2 cores) and cached under build/pybamm/.
+bench-outside: $(STAMP)
+	$(PY) -m pip install -q -e '.[bench]'
+	$(PY) bench/outside_data.py
+
+# Time to detect a soft short against its resistance on Dask, on 1 worker and on every core (docs/bench.md).
+campaign: $(STAMP)
+	$(PY) -m host.cli campaign soft_short_resistance --scaling
 
 # MicroPython for the emulated Cortex-M3 (hil/qemu.py) from source, for machines without ../shared/mcu: needs
 # network, gcc-arm-none-eabi and libnewlib-arm-none-eabi (tools/system-deps.sh). Writes build/mcu/*.elf, where

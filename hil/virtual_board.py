@@ -38,13 +38,34 @@ def micropython_command() -> str:
 
 
 class VirtualBoard:
-    def __init__(self, heapsize: str | None = "256k", root: Path = FIRMWARE, repl: bool = False):
+    # 320k: the source tree compiles in the heap it runs in; with the safety layer (docs/safety.md) a string of a few
+    # cells no longer fits 256k that way (the flashed .mpy image's figure: tests/test_virtual_board.py)
+    def __init__(self, heapsize: str | None = "320k", root: Path = FIRMWARE, repl: bool = False,
+                 data_dir: Path | None = None, key: bool = True):
         """root: the board's filesystem, main.py and the bms package (the source tree, or a build of .mpy files
         made by host.deploy.build_image). repl: boot to the REPL like a board without main.py (the process runs
-        in root, so mpremote's file copies land there; start main over the raw REPL)."""
+        in root, so mpremote's file copies land there; start main over the raw REPL; the flash provisions the
+        key). data_dir: the board's writable flash when it runs main.py (its current directory: bms.key, the
+        persisted state); a fresh temporary folder by default. key: provision a new key there unless the folder
+        has one (hil.keys)."""
         self.heapsize = heapsize
         self.repl = repl
         self.root = Path(root)
+        self._tmp = None if data_dir is not None or repl else tempfile.TemporaryDirectory(prefix="nabms-board-")
+        self.data_dir = Path(data_dir) if data_dir is not None else (self.root if repl else Path(self._tmp.name))
+        self.key = None
+        if key and not repl:
+            from bms.comm.auth import KEY_FILE
+            from hil.keys import provision_dir, remember
+
+            kf = self.data_dir / KEY_FILE
+            if kf.exists():
+                import json
+
+                self.key = bytes.fromhex(json.loads(kf.read_text())["key"])
+                remember(self.key, persist=False)
+            else:
+                self.key = provision_dir(self.data_dir)
         self.proc: subprocess.Popen | None = None
         self.port: str = ""
         self._stderr = tempfile.TemporaryFile()
@@ -60,7 +81,7 @@ class VirtualBoard:
             cmd.append(str(self.root / "main.py"))
         env = dict(os.environ, MICROPYPATH=str(self.root))
         self.proc = subprocess.Popen(cmd, stdin=master, stdout=master, stderr=self._stderr, env=env, close_fds=True,
-                                     cwd=str(self.root))
+                                     cwd=str(self.data_dir))
         os.close(master)
         self._slave = slave  # kept open so the line stays up until stop()
         self.port = os.ttyname(slave)

@@ -1,11 +1,14 @@
 """`nabms`: the host's command line.
 
-  nabms run SCENARIO.json [--port /dev/ttyACM0 | --virtual] [--out runs]   closed-loop run, writes a run folder
+  nabms run SCENARIO [--port P | --target T] [--out runs] [--junit FILE]   closed-loop run, writes a run folder
+  nabms campaign MATRIX.json [--scheduler ADDR] [--workers N] [--scaling]   a fault/seed matrix on Dask
   nabms hello --port P          handshake: firmware version, cells, preset
   nabms stats --port P          the firmware's receive/reject counters
   nabms virtual-board [--mpy]   start a virtual board and print its serial port path (Ctrl-C stops it);
                                 --mpy runs the image `flash` copies (bms/*.mpy) instead of the source tree;
                                 --target qemu: the emulated Cortex-M3 (MicroPython 1.29, float32), firmware in ROMFS
+  nabms fit DATA... [--capacity-ah Q] [--out CELL.json]   characterisation recordings -> a cell file
+  nabms replay DATA --cell CELL.json [--soc0 X] [--out DIR]   a recording through the firmware
   nabms flash --port P [--source] [--board F] [--cell C] [--romfs] [--arch A]   copy the firmware to a board
                                 (main.py, bms/ as .mpy or --source .py, board.json, cell.json), start it
                                 and check that HELLO reports this firmware's version; --romfs-image OUT: the
@@ -16,6 +19,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -24,15 +30,6 @@ from pathlib import Path
 from hil.virtual_board import FIRMWARE, VirtualBoard
 from host.deploy import build_image
 from host.link import BoardLink
-
-
-def _cmd_run(args):
-    from hil.scenario import run_scenario
-
-    summary, run_dir = run_scenario(args.scenario, port=args.port, out=args.out)
-    print(json.dumps({k: summary[k] for k in ("samples", "soc_rmse", "samples_per_s", "passed")}, indent=None))
-    print("run folder:", run_dir)
-    return 0 if summary["passed"] else 1
 
 
 def _cmd_hello(args):
@@ -57,6 +54,9 @@ def _cmd_virtual(args):
         if args.mpy:
             build_image(root)
         with VirtualBoard(root=root) as board:
+            from hil.keys import remember
+
+            remember(board.key, persist=True)  # other processes (nabms run --port) find its key in the key store
             print(board.port, flush=True)
             try:
                 while board.alive():
@@ -88,15 +88,35 @@ def _cmd_flash(args):
     return 0
 
 
+def _user_errors():
+    """What a user's input or setup can cause: reported in one line, never as a traceback."""
+    from host.flash import FlashError
+    from host.instruments import InstrumentError
+    from host.link import LinkError
+
+    return (ValueError, KeyError, OSError, LinkError, InstrumentError, FlashError, subprocess.CalledProcessError)
+
+
+def _one_line(e):
+    if isinstance(e, subprocess.CalledProcessError):
+        return "%s exited with status %d" % (" ".join(map(str, e.cmd[:4])), e.returncode)
+    if isinstance(e, OSError) and e.filename is not None:
+        return "%s: %s" % (e.filename, e.strerror or e)
+    text = str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)
+    return " ".join(text.split()) or type(e).__name__
+
+
+def _sigterm_as_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main(argv=None):
+    from host import cmd_campaign, cmd_run
+
     ap = argparse.ArgumentParser(prog="nabms", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
-    p = sub.add_parser("run", help="closed-loop scenario run")
-    p.add_argument("scenario")
-    p.add_argument("--port", help="serial port of a real board (default: a virtual board)")
-    p.add_argument("--virtual", action="store_true", help="use a virtual board (the default)")
-    p.add_argument("--out", default="runs")
-    p.set_defaults(fn=_cmd_run)
+    cmd_run.add_parser(sub)
+    cmd_campaign.add_parser(sub)
     for name, fn in (("hello", _cmd_hello), ("stats", _cmd_stats)):
         p = sub.add_parser(name)
         p.add_argument("--port", required=True)
@@ -111,6 +131,10 @@ def main(argv=None):
     p.add_argument("--arch", help="mpy-cross -march for the hot modules (armv6m: Pico, armv7m: M3, xtensawin: "
                    "ESP32); default: bytecode only")
     p.set_defaults(fn=_cmd_flash)
+    from host import fit, replay
+
+    fit.add_parser(sub)
+    replay.add_parser(sub)
     p = sub.add_parser("virtual-board")
     p.add_argument("--mpy", action="store_true", help="run the precompiled image that flash copies")
     p.add_argument("--target", choices=("unix", "qemu"), default="unix",
@@ -118,7 +142,17 @@ def main(argv=None):
     p.add_argument("--board", choices=("an385", "an500"), default="an385", help="qemu: float32 M3 or double M7")
     p.set_defaults(fn=_cmd_virtual)
     args = ap.parse_args(argv)
-    return args.fn(args)
+    signal.signal(signal.SIGTERM, _sigterm_as_interrupt)  # a run stopped by SIGTERM ends as one stopped by Ctrl-C
+    try:
+        return args.fn(args)
+    except KeyboardInterrupt:
+        print("nabms %s: interrupted" % args.cmd, file=sys.stderr)
+        return 130
+    except _user_errors() as e:
+        if os.environ.get("NABMS_DEBUG"):
+            raise
+        print("nabms %s: %s" % (args.cmd, _one_line(e)), file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -173,15 +173,10 @@ def start_and_verify(port, soft_reset=False, timeout_s=STEP_TIMEOUT_S) -> str:
 
 def build_romfs_image(out, board_file=None, arch=None, cell_file=None) -> Path:
     """The ROMFS image flash --romfs deploys, written to out (what hil.qemu boots)."""
-    extras = _extras(board_file, cell_file)
-    with tempfile.TemporaryDirectory() as tmp:
-        build_image(Path(tmp), arch=arch)
-        for f, name in extras:
-            (Path(tmp) / name).write_bytes(f.read_bytes())
-        out = Path(out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        r = subprocess.run([sys.executable, "-m", "mpremote", "romfs", "--no-mpy", "-o", str(out), "build", tmp],
-                           capture_output=True, text=True, timeout=120)
-        if r.returncode != 0 or not out.exists():
-            raise FlashError("mpremote romfs build failed: %s" % (r.stderr or r.stdout).strip())
-    return out
+    from hil.qemu import QemuError, build_romfs
+
+    extras = tuple((f, name) for f, name in _extras(board_file, cell_file))
+    try:
+        return build_romfs(Path(out), extras, arch)
+    except (QemuError, RuntimeError) as e:
+        raise FlashError(str(e)) from None

@@ -7,7 +7,8 @@ import pytest
 
 from bms.core import events as ev
 from bms.comm import protocol as pr
-from bms.comm.service import serve
+from bms.comm.auth import Auth, Hmac, config_requests
+from bms.comm.service import Session, serve
 from bms.core.app import GOOD_SAMPLES_TO_TRUST, Bms
 
 REST_V = 3.40  # on the NVP plateau
@@ -114,16 +115,24 @@ def test_bad_config_is_refused_with_reason_and_running_config_kept(n_cells, pres
 def test_time_must_advance():
     bms = Bms()
     feed_rest(bms, 2)
-    with pytest.raises(ValueError, match="advance"):
-        bms.on_sample(2000, 0.0, [REST_V], [25.0])
+    flags = bms.on_sample(2000, 0.0, [REST_V], [25.0])  # the same stamp again: fails safe, never raises
+    assert not flags & (pr.FLAG_CHARGE_ALLOWED | pr.FLAG_DISCHARGE_ALLOWED) and kinds(bms) == [ev.TIME_PAST]
 
 
-def _serve_bytes(data, bms=None):
+KEY = bytes(range(32))
+
+
+def _serve_bytes(data, bms=None, session=None):
     bms = bms or Bms()
     it = iter(data)
     out = bytearray()
-    serve(bms, lambda: next(it, -1), out.extend)
+    serve(bms, lambda: next(it, -1), out.extend, session or Session(Auth(KEY)))
     return pr.FrameReader().feed(bytes(out)), bms
+
+
+def config_bytes(counter, n_cells, doc, soc0=math.nan, seq0=3):
+    reqs = config_requests(Hmac(KEY), counter, n_cells, doc.encode(), soc0)
+    return b"".join(pr.encode_frame(t, seq0 + k, p) for k, (t, p) in enumerate(reqs))
 
 
 def test_serve_answers_sample_and_nacks_damage_without_stopping():
@@ -143,12 +152,12 @@ def test_serve_answers_sample_and_nacks_damage_without_stopping():
 
 
 def test_serve_config_nack_names_the_problem():
-    replies, bms = _serve_bytes(pr.encode_frame(pr.CONFIG, 3, pr.pack_config(1, "nvp-unobtainium")))
-    (t, s, p), = replies
+    replies, bms = _serve_bytes(config_bytes(1, 1, "nvp-unobtainium"))
+    t, s, p = replies[-1]
     refused, code, detail = pr.unpack_nack(p)
-    assert (t, s, refused, code) == (pr.NACK, 3, pr.CONFIG, pr.NACK_BAD_CONFIG) and "unknown preset" in detail
-    replies, bms = _serve_bytes(pr.encode_frame(pr.CONFIG, 4, pr.pack_config(3, "nvp-bare-cu", 0.5)), bms)
-    assert replies[0][0] == pr.ACK and bms.n_cells == 3 and bms.estimators[0].soc == pytest.approx(0.5)
+    assert (t, s, refused, code) == (pr.NACK, 4, pr.CONFIG, pr.NACK_BAD_CONFIG) and "unknown preset" in detail
+    replies, bms = _serve_bytes(config_bytes(2, 3, "nvp-bare-cu", 0.5), bms)
+    assert replies[-1][0] == pr.ACK and bms.n_cells == 3 and bms.estimators[0].soc == pytest.approx(0.5)
 
 
 def test_retransmitted_sample_is_answered_again_not_processed_twice():

@@ -27,7 +27,7 @@ def test_firmware_filter_matches_filterpy_reference(name):
     n = 10000
     seq = list(est_inputs.sequence(n, name=name, soc0=0.9))
     ref = RefEkf(p, 0.6)
-    fw = CellEstimator(p, soc0=0.6).ekf
+    fw = CellEstimator(p, soc0=0.6, soc0_sigma=p["soc_sigma0"]).ekf
     q_ah = p["q_ah"]  # capacity held fixed: this compares the SoC filter alone
     worst_x = worst_p = 0.0
     n_gated = 0
@@ -37,12 +37,12 @@ def test_firmware_filter_matches_filterpy_reference(name):
         assert ok_fw == ok_ref
         n_gated += not ok_fw
         worst_x = max(worst_x, float(np.max(np.abs(np.array(fw.x) - ref.x[:, 0]))))
-        worst_p = max(worst_p, float(np.max(np.abs(np.array(fw.P).reshape(3, 3) - ref.P))))
+        worst_p = max(worst_p, float(np.max(np.abs(np.array(fw.P).reshape(4, 4) - ref.P))))
     assert fw.n_rejected == ref.n_rejected
     assert n_gated >= 10  # the outliers in the sequence exercised the gate
     print(name, "worst |dx|", worst_x, "worst |dP|", worst_p, "gated", n_gated)
     assert worst_x < 1e-9, worst_x
     assert worst_p < 1e-9, worst_p
     # the covariance stayed a covariance
-    P = np.array(fw.P).reshape(3, 3)
+    P = np.array(fw.P).reshape(4, 4)
     assert np.allclose(P, P.T, atol=0) and np.linalg.eigvalsh(P).min() > 0

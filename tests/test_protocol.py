@@ -1,4 +1,4 @@
-"""Protocol v1 on CPython: framing, CRC, payloads, and what happens to damaged input."""
+"""Protocol v3 on CPython: framing, CRC, payloads, and what happens to damaged input."""
 
 import math
 import random
@@ -52,8 +52,8 @@ def test_estimate_event_config_stats_nack_round_trip():
     with pytest.raises(ValueError, match="length"):  # a version-1 estimate (no mask) is not misread
         pr.unpack_estimate(pr.pack_estimate(1, 0, 0.0, 0.0, [0.5] * 10, [0.0] * 10, [2.0] * 10)[:-2])
     assert pr.unpack_event(pr.pack_event(3, 1, 2, 99, 0.5)) == (3, 1, 2, 99, 0.5)
-    n, soc0, preset = pr.unpack_config(pr.pack_config(4, "nvp-mg-naf"))
-    assert (n, preset) == (4, "nvp-mg-naf") and math.isnan(soc0)
+    n, soc0, sigma, doc_len, crc = pr.unpack_config(pr.pack_config(4, b"nvp-mg-naf"))
+    assert (n, doc_len, crc) == (4, 10, pr.crc32(b"nvp-mg-naf")) and math.isnan(soc0) and math.isnan(sigma)
     counters = list(range(pr.N_STATS))
     assert list(pr.unpack_stats(pr.pack_stats(counters)).values()) == counters
     assert pr.unpack_nack(pr.pack_nack(0x10, pr.NACK_BAD_PAYLOAD, "why")) == (0x10, pr.NACK_BAD_PAYLOAD, "why")
@@ -101,7 +101,7 @@ def test_oversize_frame_counted_then_recovery():
 
 
 def test_wrong_version_counted():
-    body = bytearray([9, pr.HELLO, 1])
+    body = bytearray([9, pr.HELLO, 1])  # a version from the future: counted, not answered in it
     crc = pr.crc16(body)
     frame = pr.cobs_encode(bytes(body) + bytes([crc >> 8, crc & 0xFF])) + b"\x00"
     got, reader = frames_of(frame)

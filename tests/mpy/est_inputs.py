@@ -28,8 +28,9 @@ def plant_params(name):
 def sequence(n, dt=1.0, name="nvp-mg-naf", seed=1, soc0=0.9, q_ah=2.05, outlier_every=701):
     rng = Lcg(seed)
     m = CellModel(plant_params(name))
-    x = [soc0, 0.0, 0.0]
-    F = [1.0, 1.0, 1.0]
+    x = [soc0, 0.0, 0.0, 0.0]
+    d = [1.0] * 4
+    c = [0.0] * 4
     charging = False
     for k in range(n):
         t_s = k * dt
@@ -46,7 +47,7 @@ def sequence(n, dt=1.0, name="nvp-mg-naf", seed=1, soc0=0.9, q_ah=2.05, outlier_
         else:
             i = -(0.6 + 0.5 * phase)
         m.at(t_c)
-        m.f(x, F, dt, i, q_ah)
+        m.f(x, d, c, dt, i, q_ah)
         v = m.ocv_slope(x[0], t_c)[0] + m.m_hyst * x[2] + x[1] + m.r0 * i
         v += 0.004 * (rng.uniform() - 0.5)
         if outlier_every and k % outlier_every == outlier_every - 1:

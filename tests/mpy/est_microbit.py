@@ -1,4 +1,4 @@
-# Host-side helpers to run the estimator core (bms.est.joseph, bms.est.model, bms.est.ekf) on the emulated
+# Host-side helpers to run the estimator core (bms.est.joseph, bms.est.kalman, bms.est.model, bms.est.ekf) on the emulated
 # micro:bit through hil.microbit; shared by tests/test_microbit_estimator.py and bench/estimator_speed.py.
 import re
 from pathlib import Path
@@ -7,7 +7,7 @@ from bms.config import cell as cellparams
 from hil.microbit import MicrobitError
 
 FW = Path(__file__).resolve().parents[2] / "firmware" / "bms" / "est"
-CORE = [str(FW / n) for n in ("joseph.py", "model.py", "ekf.py")]  # dependencies first
+CORE = [str(FW / n) for n in ("joseph.py", "kalman.py", "model.py", "ekf.py")]  # dependencies first
 
 # On the board: e = the filter; serve() steps it in lock-step with the host, one input() line per
 # step ("i_mA v_0.1mV T_0.01C checksum"), replying "=soc" (or "=BAD" if the line arrived garbled);
@@ -80,12 +80,11 @@ def upload_core(mb):
 
 
 def setup(mb, p, soc0, serve=True):
-    """Upload and import the core, define serve(), build the filter as `e`; returns heap bytes per
-    module. Order matters on a ~9 KB heap: each step is collected before the next, and serve() is
-    compiled before the parameter tables fragment the heap."""
+    """Upload and import the core, build the filter as `e`, define serve(); returns heap bytes per
+    module. Order matters on a ~9 KB heap: each step is collected before the next; the filter is built
+    and the parameter dict dropped before serve() is compiled (with the 4-state core, compiling serve()
+    first leaves the parser too fragmented a heap to build the filter)."""
     cost = upload_core(mb)
-    if serve:
-        mb.exec(SERVE_DEF)
     mb.mem_free()
     send_core_params(mb, p)
     mb.mem_free()  # collect between steps: the board's parser does not recover a fragmented heap
@@ -93,6 +92,9 @@ def setup(mb, p, soc0, serve=True):
     mb.mem_free()
     mb.exec("del p")
     mb.mem_free()
+    if serve:
+        mb.exec(SERVE_DEF)
+        mb.mem_free()
     return cost
 
 

@@ -88,7 +88,7 @@ def _runner():
 
 def _estimate(p):
     # flags and cell count (protocol.unpack_estimate uses step slices, which MicroPython lacks: a host function)
-    return {"flags": p[4] | (p[5] << 8), "n": p[14]}
+    return {"flags": p[4] | (p[5] << 8), "n": p[15]}  # v3: t u32, flags u16, state u8, limits 2 x f32, n
 
 
 def _frames(out):

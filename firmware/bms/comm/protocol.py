@@ -1,4 +1,4 @@
-# Protocol v1: the one implementation of the host <-> firmware wire format; both sides import it.
+# Protocol v3: the one implementation of the host <-> firmware wire format; both sides import it.
 #
 # A frame on the wire is  COBS(header + payload + crc) 0x00
 #   header  = version u8 | type u8 | seq u8
@@ -8,23 +8,35 @@
 # Replies carry the seq of the request they answer, so the host can match them.
 import struct
 
+from bms.compat import IS_MICROPYTHON as _MPY
 from bms.compat import const
 
-VERSION = const(2)  # 2: ESTIMATE carries the balancing resistors' bitmask
-MAX_FRAME = const(512)  # decoded bytes; longer input is dropped and counted as oversize
+VERSION = const(3)  # 2: ESTIMATE carries the balancing resistors' bitmask; 3: state, authentication, CONFIG in chunks
+MAX_CELLS = const(64)  # the largest string a frame carries: ESTIMATE of MAX_CELLS fits MAX_FRAME (test_protocol)
+MAX_FRAME = const(1024)  # decoded bytes; longer input is dropped and counted as oversize
+MAX_DETAIL = const(96)  # NACK detail bytes at most
+TAG_LEN = const(32)  # HMAC-SHA256 tag (bms.comm.auth) at the end of an authenticated payload
 
 # message types
 HELLO = const(0x01)  # host -> fw: empty.              fw -> host: HELLO_REPLY
-HELLO_REPLY = const(0x02)  # n_cells u8, then ascii "fw_version;preset"
+HELLO_REPLY = const(0x02)  # n_cells u8, state u8, config_version u32, auth counter u32, key_id 4 bytes (0: no key),
+#                              then ascii "fw_version;preset"
 SAMPLE = const(0x10)  # t_ms u32, i_a f32, n_v u8, n_t u8, v_cell f32 * n_v, t_c f32 * n_t
-ESTIMATE = const(0x11)  # t_ms u32, flags u16, i_chg_max_a f32, i_dis_max_a f32, n u8, (soc, soc_sigma, q_ah) f32 * n,
+ESTIMATE = const(0x11)  # t_ms u32, flags u16, state u8 (bms.core.state), i_chg_max_a f32, i_dis_max_a f32, n u8, (soc, soc_sigma, q_ah) f32 * n,
 #                          bleed u8 * ceil(n / 8) (bit k of byte k // 8: cell k's balancing resistor on until the next sample)
 EVENT = const(0x12)  # cell u8, kind u8, severity u8, t_ms u32, value f32
 STATS_REQUEST = const(0x20)  # empty
 STATS = const(0x21)  # counter u32 * len(STAT_NAMES)
-CONFIG = const(0x30)  # n_cells u8, soc0 f32 (NaN: from OCV), ascii preset name
-REPL = const(0x40)  # host -> fw: empty. ACK, then the firmware stops serving: the board is back at its REPL
-#                     (for re-flashing a running board; the safety layer authenticates it)
+# Authenticated (payload = counter u32 | body | HMAC-SHA256 tag over version, type, counter and body; the counter
+# must exceed the last accepted one): CONFIG, CLEAR_FAULT, TO_REPL. Reads stay open.
+CONFIG_CHUNK = const(0x31)  # offset u32, total u32, data: stages the configuration document (offset 0 restarts)
+CONFIG = const(0x30)  # authenticated commit: n_cells u8, soc0 f32 (NaN: from OCV), soc0_sigma f32 (NaN: default),
+#                        doc_len u32, doc_crc32 u32; the tag also covers the staged document (a preset name or a
+#                        cell file, JSON). Takes effect whole or not at all.
+CLEAR_FAULT = const(0x40)  # authenticated, empty body: leave a latched FAULT once its condition is gone
+TO_REPL = const(0x41)  # authenticated, empty body: ACK, then the firmware stops serving: the board is back at its
+#                        REPL (re-flashing a running board)
+REPL = TO_REPL  # the name the flash code uses
 ACK = const(0x7E)  # acked type u8
 NACK = const(0x7F)  # refused type u8, code u8, ascii detail
 
@@ -33,8 +45,11 @@ NACK_CORRUPT = const(1)  # CRC or COBS error: the sender should resend its last 
 NACK_BAD_VERSION = const(2)
 NACK_UNKNOWN_TYPE = const(3)
 NACK_BAD_PAYLOAD = const(4)  # right type, wrong length or layout
-NACK_BAD_CONFIG = const(5)  # config refused (beyond the cell's hard limits, unknown preset)
-NACK_NAMES = ("", "corrupt", "bad_version", "unknown_type", "bad_payload", "bad_config")
+NACK_BAD_CONFIG = const(5)  # config refused (beyond the safety floor, unknown preset, too large for the heap)
+NACK_AUTH = const(6)  # missing or wrong tag, replayed counter, or no key on the board
+NACK_STATE = const(7)  # a command the state does not allow (a clear while the fault stands)
+NACK_MEMORY = const(8)  # the board ran out of memory handling the frame (seq 0: the reply is preallocated)
+NACK_NAMES = ("", "corrupt", "bad_version", "unknown_type", "bad_payload", "bad_config", "auth", "state", "memory")
 
 # ESTIMATE flags
 FLAG_CHARGE_ALLOWED = const(0x0001)
@@ -45,6 +60,7 @@ FLAG_PLATING_WARNING = const(0x0010)
 FLAG_PLATING_ALARM = const(0x0020)
 FLAG_PLATING_CRITICAL = const(0x0040)
 FLAG_ESTIMATE_VALID = const(0x0080)  # the filter has been initialised from a trusted sample
+FLAG_FAULT = const(0x0100)  # FAULT latched (safety floor breached): both paths off until an authenticated clear
 
 # receive counters, in the order of the STATS payload
 STAT_NAMES = (
@@ -58,11 +74,26 @@ STAT_NAMES = (
     "samples_rejected",
     "nis_rejected",
     "events_sent",
+    "config_version",
+    "auth_rejected",
+    "input_faults",
+    "time_faults",
+    "link_timeouts",
+    "mem_errors",
+    "store_errors",
 )
-N_STATS = const(10)
+N_STATS = const(17)
+STAT_CONFIG_VERSION = const(10)
+STAT_AUTH_REJECTED = const(11)
+STAT_INPUT_FAULTS = const(12)
+STAT_TIME_FAULTS = const(13)
+STAT_LINK_TIMEOUTS = const(14)
+STAT_MEM_ERRORS = const(15)
+STAT_STORE_ERRORS = const(16)
 
 _SAMPLE_HEAD = "<IfBB"
-_ESTIMATE_HEAD = "<IHffB"
+_ESTIMATE_HEAD = "<IHBffB"
+_EST_HEAD_LEN = const(16)
 _EVENT = "<BBBIf"
 
 
@@ -146,10 +177,10 @@ def cobs_decode_into(src, n, dst):
     return w
 
 
-def encode_frame(msg_type, seq, payload=b""):
-    """The complete wire bytes of one frame, delimiter included."""
+def encode_frame(msg_type, seq, payload=b"", version=VERSION):
+    """The complete wire bytes of one frame, delimiter included (version: only to answer an old host)."""
     body = bytearray(3 + len(payload) + 2)
-    body[0] = VERSION
+    body[0] = version
     body[1] = msg_type
     body[2] = seq & 0xFF
     body[3 : 3 + len(payload)] = payload
@@ -173,6 +204,9 @@ class FrameReader:
         self.frame = bytearray(MAX_FRAME)
         self.stats = stats if stats is not None else [0] * N_STATS
         self.last_error = 0  # NACK code of the last dropped frame, 0 if none
+        self.bad_version = 0  # version, type and seq of the last frame of another protocol version (to answer it)
+        self.bad_type = 0
+        self.bad_seq = 0
 
     def feed_byte(self, b):
         """Returns the decoded frame length (type at frame[1], seq at frame[2], payload frame[3:n-2]) when
@@ -212,6 +246,9 @@ class FrameReader:
         if f[0] != VERSION:
             st[4] += 1
             self.last_error = NACK_BAD_VERSION
+            self.bad_version = f[0]
+            self.bad_type = f[1]
+            self.bad_seq = f[2]
             return 0
         st[0] += 1
         self.last_error = 0
@@ -259,13 +296,13 @@ def unpack_sample(p):
     return t_ms, i_a, struct.unpack_from(_floats(n_v), p, 10), struct.unpack_from(_floats(n_t), p, 10 + 4 * n_v)
 
 
-def pack_estimate(t_ms, flags, i_chg_max_a, i_dis_max_a, soc, soc_sigma, q_ah, bleed=None):
+def pack_estimate(t_ms, flags, i_chg_max_a, i_dis_max_a, soc, soc_sigma, q_ah, bleed=None, state=0):
     """The ESTIMATE payload (a bytearray): written in place, no list of 3n floats (on the emulated M3 a 16-cell
     payload takes 27 % fewer instructions and a fifth of the heap of building the list and packing it)."""
     n = len(soc)
-    out = bytearray(15 + 12 * n + (n + 7) // 8)
-    struct.pack_into(_ESTIMATE_HEAD, out, 0, t_ms, flags, i_chg_max_a, i_dis_max_a, n)
-    o = 15
+    out = bytearray(_EST_HEAD_LEN + 12 * n + (n + 7) // 8)
+    struct.pack_into(_ESTIMATE_HEAD, out, 0, t_ms, flags, state, i_chg_max_a, i_dis_max_a, n)
+    o = _EST_HEAD_LEN
     for k in range(n):
         struct.pack_into("<fff", out, o, soc[k], soc_sigma[k], q_ah[k])
         o += 12
@@ -277,17 +314,19 @@ def pack_estimate(t_ms, flags, i_chg_max_a, i_dis_max_a, soc, soc_sigma, q_ah, b
 
 
 def unpack_estimate(p):
-    """dict with t_ms, flags, i_chg_max_a, i_dis_max_a, soc, soc_sigma, q_ah, bleed (lists per cell)."""
-    if len(p) < 15:
+    """dict with t_ms, flags, state, i_chg_max_a, i_dis_max_a, soc, soc_sigma, q_ah, bleed (lists per cell)."""
+    h = _EST_HEAD_LEN
+    if len(p) < h:
         raise ValueError("estimate payload too short")
-    t_ms, flags, i_chg, i_dis, n = struct.unpack_from(_ESTIMATE_HEAD, p, 0)
-    if len(p) != 15 + 12 * n + (n + 7) // 8:
+    t_ms, flags, state, i_chg, i_dis, n = struct.unpack_from(_ESTIMATE_HEAD, p, 0)
+    if len(p) != h + 12 * n + (n + 7) // 8:
         raise ValueError("estimate payload length does not match its cell count")
-    vals = struct.unpack_from("<%df" % (3 * n), p, 15)
-    mask = p[15 + 12 * n:]
+    vals = struct.unpack_from("<%df" % (3 * n), p, h)
+    mask = p[h + 12 * n:]
     return {
         "t_ms": t_ms,
         "flags": flags,
+        "state": state,
         "i_chg_max_a": i_chg,
         "i_dis_max_a": i_dis,
         "soc": list(vals[0::3]),
@@ -308,18 +347,6 @@ def unpack_event(p):
     return struct.unpack(_EVENT, p)
 
 
-def pack_config(n_cells, preset, soc0=float("nan")):
-    return struct.pack("<Bf", n_cells, soc0) + preset.encode()
-
-
-def unpack_config(p):
-    """(n_cells, soc0, preset)"""
-    if len(p) < 6:
-        raise ValueError("config payload too short")
-    n, soc0 = struct.unpack_from("<Bf", p, 0)
-    return n, soc0, bytes(p[5:]).decode()
-
-
 def pack_stats(counters):
     return struct.pack("<%dI" % len(counters), *counters)
 
@@ -332,11 +359,17 @@ def unpack_stats(p):
 
 
 def pack_nack(refused_type, code, detail=""):
-    return bytes((refused_type & 0xFF, code)) + detail.encode()
+    d = detail.encode()
+    return bytes((refused_type & 0xFF, code)) + d[:MAX_DETAIL]
 
 
 def unpack_nack(p):
     """(refused_type, code, detail)"""
     if len(p) < 2:
         raise ValueError("nack payload too short")
-    return p[0], p[1], bytes(p[2:]).decode()
+    return p[0], p[1], bytes(p[2:]).decode("utf-8", "replace") if not _MPY else bytes(p[2:]).decode()
+
+
+# the v3 setup messages (CONFIG in chunks, HELLO_REPLY) and CRC-32 live in bms.comm.messages
+from bms.comm.messages import CHUNK_MAX, chunks, crc32, pack_chunk, pack_config, pack_hello  # noqa: E402,F401
+from bms.comm.messages import unpack_chunk, unpack_config, unpack_hello  # noqa: E402,F401

@@ -23,13 +23,19 @@ A parameter set is a plain dict (cheap on MicroPython, easy to load from JSON):
                        of SoC moved (gain error)
   q_v1_v2_per_s, q_h_per_s      process noise of the RC voltage and the hysteresis state
   plateau_slope_v      OCV slope [V per unit SoC] below which voltage is de-weighted for SoC
-  nis_gate, n_resync   innovation gate (NIS, chi^2 with 1 dof) and rejections in a row before re-sync
-  soc_sigma0, v1_max_v initial SoC sigma (soc0=None or unknown); bound of the RC voltage [V]
+  nis_gate             innovation gate on the adapted S (NIS, chi^2 with 1 dof): drops lone outliers
+  sigma_ocv_v          systematic error of the OCV table [V] (fit, hysteresis, ageing): it does not average
+                       out, so it bounds how sure the voltage can make SoC (a floor of the SoC variance)
+  r_adapt_s            time constant [s] of the covariance matching that widens R when the model misfits
+  soc_sigma0, v1_max_v SoC sigma when SoC is read from the first voltage (soc0=None); bound of the RC voltage [V]
+  soc0_sigma_default   SoC sigma of a given start SoC when the caller gives none
+  i_noise_sigma_a      current-sensor noise 1-sigma [A] (offset calibration at zero current)
   q_sigma0_frac, q_fade_sigma_per_ah    capacity filter: initial sigma (fraction of q_ah) and
                        random-walk sigma^2 per Ah of throughput (fraction^2 of q_ah)
   cap_anchor_sigma, cap_min_dsoc        SoC sigma below which a point anchors the capacity
                        regression, and the least SoC swing between anchors
-  cap_i_offset_sigma_a, cap_gain_sigma  current-sensor offset [A] and gain error assumed there
+  cap_i_offset_sigma_a, cap_gain_sigma  current-sensor offset [A] and gain error: the offset is also the
+                       prior sigma and bound (x4) of the SoC filter's offset state
   v_min, v_max, t_min_c, t_max_c, i_chg_max_a, i_dis_max_a   operating limits (protections use them)
 
 Sources and identification (independent of sim/'s code and parameter files; docs/estimator.md):
@@ -64,8 +70,11 @@ DEFAULTS = {
     "dis_knee_soc": 0.15,
     "dis_knee_sigma_gain": 7.0,
     "nis_gate": 16.0,
-    "n_resync": 30,
+    "r_adapt_s": 60.0,
+    "sigma_ocv_v": 0.01,
     "soc_sigma0": 0.3,
+    "soc0_sigma_default": 0.03,
+    "i_noise_sigma_a": 0.005,
     "v1_max_v": 0.5,
     "q_sigma0_frac": 0.05,
     "q_fade_sigma_per_ah": 7e-4,
@@ -80,11 +89,11 @@ DEFAULTS = {
 # Hard limits per cathode: a config outside these is rejected, whatever the caller wanted.
 _HARD = {"nvp": (2.0, 4.0), "layered-oxide": (1.5, 4.3)}
 
-# The keys the estimator core (bms.est.model + bms.est.ekf) reads: enough to build it on a tiny board.
+# The keys the estimator core (bms.est.model, bms.est.kalman, bms.est.ekf) reads: enough to build it on a tiny board.
 CORE_KEYS = (
     "soc_pts", "ocv_pts", "docv_dt_v_per_k", "r0_ohm", "r1_ohm", "tau1_s", "ea_r0_j_mol", "ea_r1_j_mol",
     "m_hyst_v", "gamma_hyst", "eta_chg", "sigma_v", "sigma_v_per_a", "chg_knee_soc", "q_soc_per_s", "q_soc_per_dsoc", "q_v1_v2_per_s",
-    "q_h_per_s", "plateau_slope_v", "nis_gate", "n_resync", "v1_max_v", "soc_sigma0",
+    "q_h_per_s", "plateau_slope_v", "nis_gate", "r_adapt_s", "v1_max_v", "soc_sigma0", "cap_i_offset_sigma_a",
 )
 
 
@@ -141,13 +150,14 @@ def preset(name):
 
 
 _POSITIVE = (
-    "q_ah", "r0_ohm", "r1_ohm", "tau1_s", "sigma_v", "plateau_slope_v", "nis_gate", "soc_sigma0",
+    "q_ah", "r0_ohm", "r1_ohm", "tau1_s", "sigma_v", "plateau_slope_v", "nis_gate", "soc_sigma0", "r_adapt_s",
+    "soc0_sigma_default", "i_noise_sigma_a", "sigma_ocv_v",
     "v1_max_v", "q_sigma0_frac", "cap_anchor_sigma", "cap_min_dsoc", "gamma_hyst", "eta_chg",
     "dis_knee_sigma_gain",
 )
 _NON_NEGATIVE = (
     "ea_r0_j_mol", "ea_r1_j_mol", "m_hyst_v", "q_soc_per_s", "q_soc_per_dsoc", "q_v1_v2_per_s",
-    "q_h_per_s", "q_fade_sigma_per_ah", "sigma_v_per_a", "chg_knee_soc", "dis_knee_soc", "cap_i_offset_sigma_a", "cap_gain_sigma", "n_resync",
+    "q_h_per_s", "q_fade_sigma_per_ah", "sigma_v_per_a", "chg_knee_soc", "dis_knee_soc", "cap_i_offset_sigma_a", "cap_gain_sigma",
     "i_chg_max_a", "i_dis_max_a",
 )
 
@@ -181,8 +191,8 @@ def validate(p):
     if p["q_ah"] > 1000.0:
         raise ValueError("q_ah %r Ah is beyond any single cell" % p["q_ah"])
     for key in ("r0_ohm", "r1_ohm"):
-        if p[key] > 10.0:
-            raise ValueError("%s %r Ohm is beyond a usable cell" % (key, p[key]))
+        if p[key] * p["q_ah"] > 5.0:  # the voltage it drops at 1C
+            raise ValueError("%s %r Ohm drops %.3g V at 1C: beyond a usable cell" % (key, p[key], p[key] * p["q_ah"]))
     soc = p.get("soc_pts")
     ocv = p.get("ocv_pts")
     if not isinstance(soc, (list, tuple)) or not isinstance(ocv, (list, tuple)):
@@ -212,6 +222,8 @@ def validate(p):
             raise ValueError("%s must be <= 1, got %r" % (key, p[key]))
     if p["dis_knee_sigma_gain"] < 1.0:
         raise ValueError("dis_knee_sigma_gain must be >= 1 (it de-weights, never sharpens), got %r" % p["dis_knee_sigma_gain"])
+    if p["soc0_sigma_default"] > 1.0:
+        raise ValueError("soc0_sigma_default must be <= 1, got %r" % p["soc0_sigma_default"])
     if p["cap_min_dsoc"] > 1.0:
         raise ValueError("cap_min_dsoc must be <= 1")
     return p

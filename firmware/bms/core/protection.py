@@ -10,11 +10,8 @@ T_MIN_CHARGE_C = -10.0
 
 TAPER_V = 0.05  # current derating band at the voltage limits [V]
 
-# plausibility: beyond these a reading is a sensor fault, not a cell state
-V_PLAUSIBLE_MIN = 0.5  # an open sense wire reads ~0 V (or floats)
-V_PLAUSIBLE_MAX = 5.5
-T_PLAUSIBLE_MIN = -50.0
-T_PLAUSIBLE_MAX = 125.0
+# plausibility (a reading beyond it is a sensor fault, not a cell state) lives in bms.core.diag; the absolute
+# limits no configuration relaxes in bms.core.floor
 
 # columns of a diagnostics row
 KIND = 0
@@ -64,8 +61,8 @@ class Protection:
         """Appends (cell, kind, severity, t_ms, value) to out_events for rows entered this tick."""
         v_max = max(v_cell)
         v_min = min(v_cell)
-        t_max = max(t_c) if t_c else 25.0
-        t_min = min(t_c) if t_c else 25.0
+        t_max = max(t_c)  # never empty: bms.core.diag refuses a sample without a temperature
+        t_min = min(t_c)
         for k in range(len(self.table)):
             row = self.table[k]
             x = self._worst(row, v_max, v_min, i_a, t_max, t_min)
@@ -89,9 +86,9 @@ class Protection:
             return v_cell.index(max(v_cell))
         if kind == ev.UNDER_VOLTAGE:
             return v_cell.index(min(v_cell))
-        if kind == ev.OVER_TEMPERATURE and t_c:
+        if kind == ev.OVER_TEMPERATURE:
             return t_c.index(max(t_c))
-        if kind == ev.UNDER_TEMPERATURE_CHARGE and t_c:
+        if kind == ev.UNDER_TEMPERATURE_CHARGE:
             return t_c.index(min(t_c))
         return 0xFF  # string-level
 

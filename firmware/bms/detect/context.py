@@ -33,12 +33,13 @@ class StringContext:
         self.t_s = 0.0
         self.dt_s = 0.0
         self.i_a = 0.0
-        self.v_cell = None
-        self.t_c = None
+        self.v_cell = []  # this sample's (set by begin)
+        self.t_c = []
         self.ests = []  # the cells' estimators (bms.est.estimator.CellEstimator)
         # phase and segment
         self.phase = REST
-        self.seg_t0 = None
+        self.has_segment = False  # the first sample starts one
+        self.seg_t0 = 0.0
         # samples were missed (held back by the application): the segment under way and every reading that would
         # span the gap (charge counts, onsets) start over
         self.gap = False
@@ -114,7 +115,7 @@ class StringContext:
         rest_t0 = self._rest_t0
         self._rest_t0 = self.seg_t0 if self.phase == REST else None
         self.phase = ph
-        if resume:
+        if resume and rest_t0 is not None:  # is_blip() resumes only a rest that had started
             self.seg_t0 = rest_t0
             return False
         self.start(ph)
@@ -131,6 +132,7 @@ class StringContext:
         self.start(ph)
 
     def start(self, ph):
+        self.has_segment = True
         self.phase = ph
         self.seg_t0 = self.t_s
         self._seg_ah0 = self.ah_net

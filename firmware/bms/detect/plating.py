@@ -73,8 +73,8 @@ class PlatingDetectors:
         self.levels.out = out
         ctx = self.ctx
         ph = ctx.begin(t_s, dt_s, i_a, v_cell, t_c, ests)
-        if ctx.seg_t0 is None or ctx.gap:
-            if ctx.gap:
+        if not ctx.has_segment or ctx.gap:
+            if ctx.gap and ctx.has_segment:
                 self._end()  # what was read before the gap stands
             ctx.restart(ph)
             self._start()

@@ -166,12 +166,13 @@ class PackRunner:
             if f[1] == pr.SAMPLE:
                 self._send(pr.NACK, f[2], pr.pack_nack(pr.SAMPLE, pr.NACK_UNKNOWN_TYPE, "this board measures itself"))
                 continue
+            session = getattr(self, "session", None)  # main.py sets it: the key, counter and staged configuration
             try:
-                service.handle_frame(bms, f[1], f[2], bytes(f[3:m - 2]), self._send)
+                service.handle_frame(bms, f[1], f[2], bytes(f[3:m - 2]), self._send, session)
             except Exception as e:  # as in service.serve: a firmware bug must not stop the pack's sampling
                 bms.stats[6] += 1
                 self._send(pr.NACK, f[2], pr.pack_nack(f[1], pr.NACK_BAD_PAYLOAD, "internal: " + repr(e)))
             reader.stats = bms.stats
-            if f[1] == pr.REPL:
+            if session is not None and session.repl:  # an authenticated TO_REPL (an unsigned one was NACKed)
                 self.afe.set_switches(False, False)  # nobody watches the pack at the REPL
                 return
