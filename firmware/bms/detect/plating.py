@@ -65,7 +65,10 @@ class PlatingDetectors:
         self.levels.clear_inhibit()
 
     def hold(self):
-        """A sample the application could not trust and held back: the next one starts afresh."""
+        """A sample the application could not trust and held back: every balancing resistor off (what they drain
+        meanwhile is not counted), and the next sample starts afresh."""
+        if self.ctx.bal is not None:
+            self.ctx.bal.abort()
         self.ctx.gap = True
 
     def update(self, t_s, dt_s, i_a, v_cell, t_c, ests):
