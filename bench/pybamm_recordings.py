@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import math
 import os
 import sys
 import time
@@ -43,7 +42,7 @@ VERSION = 6  # bump when the tests or the sensor model change: the cache is keye
 R_GAS = 8.314
 
 CELLS = {
-    # key: (parameter set, window used by the test [V], extra Arrhenius activation energies [J/mol])
+    # key: PyBaMM parameter set, the test's voltage window [V]
     # rate: the test's pulse and driving currents as a fraction of their nominal C-rates (the sodium coin cell's
     # polarisation is ~0.35 V at 1C: full-rate charge pulses would leave its window at any SoC above a third)
     "na": {"set": "Chayambuka2022", "v_min": 2.0, "v_max": 4.2, "rate": 0.5},
@@ -116,9 +115,9 @@ class Cell:
         self.v.append(float(first["Voltage [V]"].entries[-1]))
         self.t0 = float(first["Time [s]"].entries[-1])
 
-    def run(self, i_dis_a, dur_s, dt_s=1.0, stop=None):
-        """Hold a discharge-positive current for dur_s, sampled every dt_s; stop at the test window
-        ("v_min"/"v_max"/None: whichever the current pushes towards). Returns the time actually run."""
+    def run(self, i_dis_a, dur_s, dt_s=1.0):
+        """Hold a discharge-positive current for dur_s, sampled every dt_s; stop where the current pushes the cell
+        out of the test's window. Returns the time actually run."""
         n = max(int(round(dur_s / dt_s)), 1)
         te = np.linspace(0.0, n * dt_s, n + 1)
         try:
@@ -213,8 +212,8 @@ def _with_leak(cell_factory, test, leak_c, seed):
         leak = leak_c * cell.q_nom
         run = cell.run
 
-        def run_leaky(i_dis_a, dur_s, dt_s=1.0, stop=None):
-            ran = run(i_dis_a + leak, dur_s, dt_s, stop)
+        def run_leaky(i_dis_a, dur_s, dt_s=1.0):
+            ran = run(i_dis_a + leak, dur_s, dt_s)
             for k in range(len(cell.i) - int(round(ran / dt_s)), len(cell.i)):
                 cell.i[k] = i_dis_a  # the sensor sees the external current only
             return ran

@@ -1,7 +1,6 @@
 """The cell file (bms.config.cellfile): the shipped presets hold the values they had as code, every field is checked
 with a message naming the field and the rule, unknown keys are refused, and the firmware finds and runs it."""
 
-import copy
 import json
 from pathlib import Path
 
