@@ -24,18 +24,24 @@ class InProcessBms:
             cfg = detect_config.preset(preset, detect_overrides)
             self.bms.balancer, self.bms.detectors = build(n_cells, cell_config.preset(preset), cfg, bal_r_ohm)
         self.events = []  # every event so far, times in s
+        self.t_s = 0.0  # the last sample's time
+        self._trace = None
 
     @property
     def trace(self):
-        return self.bms.detectors.trace
+        return self._trace
 
     @trace.setter
     def trace(self, fn):
-        self.bms.detectors.trace = fn
+        # the detectors' clock is the application's estimator time (it skips held samples and bridged gaps): a
+        # trace is stamped with the sample's own time instead
+        self._trace = fn
+        self.bms.detectors.trace = None if fn is None else (lambda c, ch, t_s, v: fn(c, ch, self.t_s, v))
 
     def sample(self, t_s, i_a, v_cell, t_c):
         """One sample through Bms.on_sample (its clock is in ms); the events it raised, times in s."""
         bms = self.bms
+        self.t_s = t_s
         bms.on_sample(int(round(t_s * 1000.0)), i_a, v_cell, t_c)
         out = [(e[0], e[1], e[2], e[3] / 1000.0, e[4]) for e in bms.events]
         self.events.extend(out)

@@ -629,3 +629,23 @@ def test_charge_steps_from_the_empty_end_are_not_resistance():
     det, mm = _step_cycles(r_of, v_rest_dis=3.01)
     assert mm == [], mm
     assert det.levels.evidence[CH_MODEL_STEP][1] < 1.05  # only its discharge steps were read: no change there
+
+
+def test_a_held_sample_is_a_gap_the_next_segment_starts_without_history():
+    # the application holds back implausible samples (bms.core.app) and says so: a charge that began meanwhile has
+    # no onset to read, and the segment under way is not evaluated across the gap
+    for held in (False, True):
+        ests = [StubEstimator(0.0) for _ in range(3)]
+        det = PlatingDetectors(3, _cfg())
+        t = 0.0
+        for _ in range(300):  # a long rest
+            t += 2.0
+            det.update(t, 2.0, 0.0, [3.0, 3.0, 3.0], [25.0] * 3, ests)
+        if held:
+            det.hold()
+            t += 60.0  # samples missed while the charge started
+        t += 2.0
+        det.update(t, 2.0, 1.0, [3.05, 3.05, 3.05], [25.0] * 3, ests)
+        assert det.ctx.phase != REST and det.ctx.seg_t0 == t
+        assert det.nucleation._on == [not held] * 3, held
+        assert not det.ctx.after_gap and not det.ctx.gap

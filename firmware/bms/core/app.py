@@ -281,8 +281,7 @@ class Bms:
     def _reject(self, kind, ch, x, t_ms):
         # fail safe: hold the estimate, both paths off, until the sensors look right again
         self.stats[7] += 1
-        if self.balancer is not None:
-            self.balancer.abort()  # nothing is drained while the measurements cannot be trusted
+        self.detectors.hold()  # untrusted: nothing is drained, no detector reads across the samples it misses
         d = self.diag
         before = d.hold
         d.bad(kind, ch, x, t_ms, self.events)

@@ -40,6 +40,10 @@ class StringContext:
         self.phase = REST
         self.has_segment = False  # the first sample starts one
         self.seg_t0 = 0.0
+        # samples were missed (held back by the application): the segment under way and every reading that would
+        # span the gap (charge counts, onsets) start over
+        self.gap = False
+        self.after_gap = False
         self.seg_age = 0.0
         self.last_active = REST  # phase of the last long charge/discharge segment
         self._rest_t0 = None  # start of the rest before the current segment (a blip resumes it)
@@ -117,6 +121,16 @@ class StringContext:
         self.start(ph)
         return True
 
+    def restart(self, ph):
+        """The first sample, or the first after a gap: a segment starts here, with no history behind it."""
+        self.after_gap = self.gap
+        self.gap = False
+        self._rest_t0 = None
+        if self.after_gap:
+            self.last_active = REST
+            self.top_ok = False
+        self.start(ph)
+
     def start(self, ph):
         self.has_segment = True
         self.phase = ph
@@ -130,6 +144,7 @@ class StringContext:
     def started(self):
         """After every detector saw a new segment's start: the last rest's anchors are no longer fresh."""
         self.rest_fresh = False
+        self.after_gap = False
 
     def end_rest(self):
         """A long rest ended: its relaxed voltages read as SoC anchors. False if it never averaged."""

@@ -52,6 +52,13 @@ class DeadSodium(Detector):
         self._cut_low_base = 0.0
         self.cut_cusum = 0.0
 
+    def on_segment_start(self, ctx):
+        if ctx.after_gap:  # a loss counted across missed samples would read their charge
+            for c in range(ctx.n):
+                self._an_ok[c] = False
+                self._rel_ok[c] = False
+            self._cut_ok = False
+
     def on_sample(self, ctx):
         bal = ctx.bal
         if bal is not None and bal.fresh:

@@ -32,7 +32,7 @@ class Nucleation(Detector):
         self._has = [False] * n  # ... where evaluated
 
     def on_segment_start(self, ctx):
-        if ctx.phase != CHG:
+        if ctx.phase != CHG or ctx.after_gap:  # a charge whose start was missed has no onset to read
             return
         cfg = self.cfg
         self._i0 = ctx.i_a

@@ -64,13 +64,22 @@ class PlatingDetectors:
         """Service action: forget CRITICAL levels and allow charging again."""
         self.levels.clear_inhibit()
 
+    def hold(self):
+        """A sample the application could not trust and held back: every balancing resistor off (what they drain
+        meanwhile is not counted), and the next sample starts afresh."""
+        if self.ctx.bal is not None:
+            self.ctx.bal.abort()
+        self.ctx.gap = True
+
     def update(self, t_s, dt_s, i_a, v_cell, t_c, ests):
         out = []
         self.levels.out = out
         ctx = self.ctx
         ph = ctx.begin(t_s, dt_s, i_a, v_cell, t_c, ests)
-        if not ctx.has_segment:
-            ctx.start(ph)
+        if not ctx.has_segment or ctx.gap:
+            if ctx.gap and ctx.has_segment:
+                self._end()  # what was read before the gap stands
+            ctx.restart(ph)
             self._start()
         elif ph != ctx.phase:
             step = ctx.is_load_step(ph)

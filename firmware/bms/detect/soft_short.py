@@ -47,6 +47,10 @@ class SoftShort(Detector):
         self._cb_leak = (floats(n), floats(n))  # last leakage estimate per anchor kind
 
     def on_segment_start(self, ctx):
+        if ctx.after_gap:  # a balance across missed samples would read their charge as a leak
+            for k in (_AFTER_CHARGE, _AFTER_DISCHARGE):
+                for c in range(ctx.n):
+                    self._cb_ok[k][c] = False
         if ctx.phase == REST:
             for c in range(ctx.n):
                 self._fit_n[c] = 0
