@@ -66,13 +66,15 @@ def test_config_beyond_limits_is_refused_with_a_reason(link):
     assert len(est["soc"]) == 4
 
 
-def test_the_flashed_image_of_mpy_modules_runs_a_string_of_8_cells_in_256k(tmp_path):
+def test_the_flashed_image_of_mpy_modules_runs_a_string_of_8_cells_in_272k(tmp_path):
     # nabms flash copies main.py and bms/*.mpy (host.deploy.build_image): the board no longer compiles the modules
-    # in its own heap. Measured on the 64-bit unix port with 8 cells: the image needs 248 KB (at 240 KB it refuses
+    # in its own heap. Measured on the 64-bit unix port with 8 cells: the image needs 272 KB (at 264 KB it refuses
     # the configuration, NACK "memory: ...", and keeps the running one). It needed 184 KB while the detectors were
     # one 1,040-line class: their split into a context, a level machine and six modules (issue 14) costs ~20 KB of
     # loaded code, module and function objects on this port (docs/architecture.md); the safety layer (input
-    # diagnosis, floor, state machine, authentication, store: docs/safety.md) ~32 KB more
+    # diagnosis, floor, state machine, authentication, store: docs/safety.md) ~32 KB more, the estimator's offset
+    # state and covariance matching (docs/estimator.md) ~16 KB more. A regression guard, not a target: issue 17's
+    # budget (>= 80 KB free with 16 cells on the 140 KB Cortex-M3) is not met
     from hil.virtual_board import FIRMWARE
     from host.deploy import build_image
 
@@ -80,7 +82,7 @@ def test_the_flashed_image_of_mpy_modules_runs_a_string_of_8_cells_in_256k(tmp_p
     assert sorted(f.relative_to(tmp_path).as_posix() for f in files if f.suffix == ".mpy") == sorted(
         f.relative_to(FIRMWARE).with_suffix(".mpy").as_posix() for f in (FIRMWARE / "bms").rglob("*.py"))
     assert not list((tmp_path / "bms").rglob("*.py"))  # no source to shadow the .mpy (imported first)
-    with VirtualBoard(heapsize="256k", root=tmp_path) as board:
+    with VirtualBoard(heapsize="272k", root=tmp_path) as board:
         with BoardLink(board.port, timeout_s=2.0) as lk:
             lk.configure(8, "nvp-mg-naf", soc0=0.5)
             for k in range(1, 200):  # a discharge: the detectors and estimators of 8 cells at work
