@@ -60,6 +60,16 @@ _OTD_THRESHOLD = const(0x929D)
 _UTC_THRESHOLD = const(0x92A6)
 _VCELL_MODE = const(0x9304)  # U2: bit c-1 set for each VC input wired to a cell
 
+# (byte of the 6-byte alert/status read, bits, our fault): Safety Status A is byte 1, Safety Status B byte 3
+_STATUS_BITS = (
+    (1, 0x08, FAULT_COV),
+    (1, 0x04, FAULT_CUV),
+    (1, 0x10, FAULT_OCC),
+    (1, 0x60, FAULT_OCD),  # OCD1 | OCD2
+    (1, 0x80, FAULT_SCD),
+    (3, 0xF0, FAULT_OT),  # OTF | OTINT | OTD | OTC
+    (3, 0x07, FAULT_UT),  # UTINT | UTD | UTC
+)
 _SCD_MV = (10, 20, 40, 60, 80, 100, 125, 150, 175, 200, 250, 300, 350, 400, 450, 500)
 _MV_PER_COV = 50.6
 _MS_PER_DELAY = 3.3
@@ -278,23 +288,10 @@ class BQ76952(Afe):
             self.comm_errors += 1
             self.faults |= FAULT_COMM
             return self.faults
-        a = b[1]  # Safety Status A
-        s_b = b[3]  # Safety Status B
         f = 0
-        if a & 0x08:
-            f |= FAULT_COV
-        if a & 0x04:
-            f |= FAULT_CUV
-        if a & 0x10:
-            f |= FAULT_OCC
-        if a & 0x60:
-            f |= FAULT_OCD
-        if a & 0x80:
-            f |= FAULT_SCD
-        if s_b & 0xF0:
-            f |= FAULT_OT
-        if s_b & 0x07:
-            f |= FAULT_UT
+        for byte, mask, fault in _STATUS_BITS:
+            if b[byte] & mask:
+                f |= fault
         self.faults = f
         return f
 
