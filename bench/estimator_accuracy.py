@@ -123,6 +123,11 @@ def cases(quick):
     return out
 
 
+def run_case_k(quick, k):
+    """Case k of cases(quick), built where it runs (a profile holds generators: it does not travel to a worker)."""
+    return run_case(*list(cases(quick))[k])
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--json", action="store_true", help="print one JSON object")
@@ -136,7 +141,9 @@ def main(argv=None):
     if a.dask is not None:
         from hil.campaign import dask_map
 
-        res, _ = dask_map(run_case, list(cases(a.quick)), scheduler=a.dask or None, workers=a.workers, key="est",
+        n_cases = len(list(cases(a.quick)))
+        res, _ = dask_map(run_case_k, [(a.quick, k) for k in range(n_cases)], scheduler=a.dask or None,
+                          workers=a.workers, key="est",
                           on_result=lambda k, n, r: print("case %d/%d %s done (%.0f s)" % (
                               k, n, r["name"], time.perf_counter() - t0), file=sys.stderr, flush=True))
     else:
