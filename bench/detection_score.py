@@ -402,7 +402,10 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true", help="a smaller suite (not enough healthy cell-cycles)")
     ap.add_argument("--json", action="store_true", help="print exactly one JSON object")
     ap.add_argument("--out", default=os.path.join("runs", "detection"), help="folder for the ROC-style plots")
-    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--jobs", type=int, default=2, help="worker processes (local pool, or the LocalCluster with --dask)")
+    ap.add_argument("--dask", nargs="?", const="", default=None, metavar="SCHEDULER",
+                    help="run the suite on Dask as `nabms campaign` does: a LocalCluster of --jobs workers, or a "
+                         "scheduler's address (tcp://host:8786)")
     ap.add_argument("--seed", type=int, default=None,
                     help="first seed of the suite (default 100, the suite the thresholds were chosen on; another "
                          "value gives a held-out suite; 7000 with --other-cycling)")
@@ -463,6 +466,14 @@ def main(argv=None):
         with open(args.from_dump, "rb") as fh:
             results = pickle.load(fh)
         suite = results
+    elif args.dask is not None:  # the campaigns' code path (hil.campaign.dask_map): a LocalCluster or a scheduler
+        from hil.campaign import dask_map
+
+        def shown(k, n, r):
+            print("scenario %d/%d %s done (%.0f s)" % (k, n, r["name"], time.time() - t0), file=sys.stderr, flush=True)
+
+        results, _ = dask_map(run_scenario, [(sc,) for sc in suite], scheduler=args.dask or None,
+                              workers=args.jobs, on_result=shown, key="detect")
     elif args.jobs > 1:
         import multiprocessing
 

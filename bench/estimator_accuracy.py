@@ -31,6 +31,7 @@ Targets (issue 4): rmse <= 0.01, max <= 0.03, converge <= 15 min, capacity <= 0.
 import argparse
 import json
 import math
+import sys
 import time
 
 import numpy as np
@@ -122,14 +123,39 @@ def cases(quick):
     return out
 
 
+def run_case_k(quick, k):
+    """Case k of cases(quick), built where it runs (a profile holds generators: it does not travel to a worker)."""
+    return run_case(*list(cases(quick))[k])
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     ap.add_argument("--quick", action="store_true", help="25 degC drives and 8 fade cycles only")
+    ap.add_argument("--dask", nargs="?", const="", default=None, metavar="SCHEDULER",
+                    help="run the cases on Dask as `nabms campaign` does: a LocalCluster (--workers), or a scheduler's "
+                         "address (tcp://host:8786)")
+    ap.add_argument("--workers", type=int, default=None, help="with --dask: LocalCluster workers (default: every core)")
     a = ap.parse_args(argv)
-    res = [run_case(*c) for c in cases(a.quick)]
+    t0 = time.perf_counter()
+    if a.dask is not None:
+        from hil.campaign import dask_map
+
+        n_cases = len(list(cases(a.quick)))
+        res, _ = dask_map(run_case_k, [(a.quick, k) for k in range(n_cases)], scheduler=a.dask or None,
+                          workers=a.workers, key="est",
+                          on_result=lambda k, n, r: print("case %d/%d %s done (%.0f s)" % (
+                              k, n, r["name"], time.perf_counter() - t0), file=sys.stderr, flush=True))
+    else:
+        res = []
+        todo = list(cases(a.quick))
+        for c in todo:
+            res.append(run_case(*c))
+            print("case %d/%d %s done (%.0f s)" % (len(res), len(todo), res[-1]["name"], time.perf_counter() - t0),
+                  file=sys.stderr, flush=True)
+    wall_s = time.perf_counter() - t0
     if a.json:
-        print(json.dumps({"cases": res}))
+        print(json.dumps({"cases": res, "wall_s": wall_s}))
         return
 
     def f(x, scale=100.0, fmt="%7.2f"):

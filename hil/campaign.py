@@ -129,9 +129,10 @@ def run_job(name: str, sc: dict, facts: dict) -> dict:
     return row
 
 
-def run_jobs(jobs, scheduler: str | None = None, workers: int | None = None, progress=print):
-    """Rows of every job on Dask, and the wall time [s]. scheduler: an address (tcp://host:8786) or None for a
-    LocalCluster of `workers` processes (default: every core)."""
+def dask_map(fn, items, scheduler: str | None = None, workers: int | None = None, on_result=None, key="job"):
+    """[fn(*item) for item in items] on Dask, in the items' order, and the wall time [s]. scheduler: an address
+    (tcp://host:8786) or None for a LocalCluster of `workers` processes (default: every core). on_result(k, n,
+    result) as each one ends. Campaigns and the detection and estimator benches (--dask) run through this."""
     from dask.distributed import Client, LocalCluster, as_completed
 
     t0 = time.perf_counter()
@@ -142,20 +143,27 @@ def run_jobs(jobs, scheduler: str | None = None, workers: int | None = None, pro
         cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None)
         client = Client(cluster)
     try:
-        futures = [client.submit(run_job, name, sc, facts, key="run-%s" % name, pure=False) for name, sc, facts in jobs]
-        rows = []
+        futures = [client.submit(fn, *item, key="%s-%d" % (key, j), pure=False) for j, item in enumerate(items)]
+        index = {f.key: j for j, f in enumerate(futures)}
+        out = [None] * len(futures)
         for k, fut in enumerate(as_completed(futures), 1):
-            row = fut.result()
-            rows.append(row)
-            if progress:
-                progress("  [%d/%d] %s: %s in %.1f s" % (k, len(jobs), row["name"], _outcome(row), row["wall_s"]))
+            out[index[fut.key]] = res = fut.result()
+            if on_result:
+                on_result(k, len(futures), res)
     finally:
         client.close()
         if cluster is not None:
             cluster.close()
-    order = {name: j for j, (name, _, _) in enumerate(jobs)}
-    rows.sort(key=lambda r: order[r["name"]])
-    return rows, time.perf_counter() - t0
+    return out, time.perf_counter() - t0
+
+
+def run_jobs(jobs, scheduler: str | None = None, workers: int | None = None, progress=print):
+    """Rows of every job on Dask (dask_map), and the wall time [s]."""
+    def shown(k, n, row):
+        if progress:
+            progress("  [%d/%d] %s: %s in %.1f s" % (k, n, row["name"], _outcome(row), row["wall_s"]))
+
+    return dask_map(run_job, list(jobs), scheduler, workers, on_result=shown, key="run")
 
 
 def _outcome(row):

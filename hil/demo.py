@@ -133,14 +133,25 @@ def headline(s, where):
             lines.append("  alarm          : none on cell %d%s" % (d["cell"], "" if d["warning_delay_s"] is None else " (a %s warning after %.2f h)" % (d["warning_kind"], d["warning_delay_s"] / 3600)))
         else:
             lines.append("  alarm          : %s alarm on cell %d, %.2f h after onset" % (d["alarm_kind"], d["cell"], d["alarm_delay_s"] / 3600))
-            if d.get("charge_limit_after_a") is not None:
-                lines.append("  charge limit   : %.2f A in the hour before the alarm -> at most %.2f A in the hour after it" % (d["charge_limit_before_a"] or 0.0, d["charge_limit_after_a"]))
-    lines.append("  balancing      : %.0f cell-minutes of bleed" % (s["bleed_cell_s"] / 60))
+            if d.get("charge_limit_to_end_a") is not None:
+                lines.append("  charge limit   : %.2f A in the hour before the alarm -> at most %.2f A from it to the end of the run (%.1f h later; the alarm is latched until an operator clears it)"
+                             % (d["charge_limit_before_a"] or 0.0, d["charge_limit_to_end_a"], d["alarm_to_end_s"] / 3600))
+    lines.extend(balancing_lines(s))
     n_ok = sum(v["passed"] for v in s["verdicts"])
     lines.append("  criteria       : %d of %d passed" % (n_ok, len(s["verdicts"])))
     for v in s["verdicts"]:
         if not v["passed"]:
             lines.append("     FAILED  %s: %s" % (v["name"], v["reason"]))
+    return lines
+
+
+def balancing_lines(s):
+    """The bottom balancer's windows: when, for how long, which cells it bled."""
+    wins = s.get("bleed_windows") or []
+    lines = ["  balancing      : %d windows, %.0f cell-minutes of bleed in all" % (len(wins), s["bleed_cell_s"] / 60)]
+    for w in wins:
+        lines.append("                   t = %5.2f h, %3.0f s: resistors on for cells %s" % (
+            w["t0_s"] / 3600, w["t1_s"] - w["t0_s"], ", ".join(str(k) for k in w["cells"])))
     return lines
 
 

@@ -69,7 +69,7 @@ class Recording:
             return {"samples": 0, "cells": 0, "simulated_h": 0.0, "soc_rmse": None, "soc_max_err": None,
                     "soc_rmse_converged": None, "converged_at_s": None, "coverage_2sigma": None,
                     "samples_per_s": 0.0, "wall_s": float(self.wall_s), "events": len(self.events),
-                    "bleed_cell_s": 0.0, "firmware_stats": self.stats}
+                    "bleed_cell_s": 0.0, "bleed_windows": [], "firmware_stats": self.stats}
         err = self.soc_est - self.soc_true
         # "converged": from the first sample where the firmware itself claims sigma < 2 % on every cell
         sure = np.nonzero(np.all(self.soc_sigma < 0.02, axis=1))[0]
@@ -89,8 +89,27 @@ class Recording:
             "events": len(self.events),
             # cell-seconds with a balancing resistor on (bms.balance drains every cell to empty after full discharges)
             "bleed_cell_s": float(np.sum(self.bleed[:-1] * np.diff(self.t_s)[:, None])) if len(self.t_s) > 1 else 0.0,
+            "bleed_windows": bleed_windows(self.t_s, self.bleed),
             "firmware_stats": self.stats,
         }
+
+
+def bleed_windows(t_s, bleed, gap_s=60.0):
+    """The balancing windows of a run: [{"t0_s", "t1_s", "cells"}], one per stretch with some resistor on (a pause
+    of over gap_s starts a new one); cells: those bled in it."""
+    bleed = np.asarray(bleed)
+    if bleed.ndim != 2 or not len(t_s):
+        return []
+    on = np.nonzero(np.any(bleed > 0.5, axis=1))[0]
+    out = []
+    for k in on:
+        cells = set(np.nonzero(bleed[k] > 0.5)[0].tolist())
+        if out and t_s[k] - out[-1]["t1_s"] <= gap_s:
+            out[-1]["t1_s"] = float(t_s[k])
+            out[-1]["cells"] = sorted(set(out[-1]["cells"]) | cells)
+        else:
+            out.append({"t0_s": float(t_s[k]), "t1_s": float(t_s[k]), "cells": sorted(cells)})
+    return out
 
 
 def run_closed_loop(link, pack, sensors, profile, dt_s: float = 1.0, max_steps: int = 10**7, on_tick=None,

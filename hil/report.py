@@ -179,9 +179,13 @@ def write_html_report(path, rec, summary, verdicts, labels, title):
                                                           "; %s warning after %.2f h" % (d["warning_kind"], d["warning_delay_s"] / 3600))])
         else:
             lim = ""
-            if d.get("charge_limit_after_a") is not None and d.get("charge_limit_before_a") is not None:
-                lim = "; charge limit %.2f A (hour before) -> at most %.2f A (hour after)" % (d["charge_limit_before_a"], d["charge_limit_after_a"])
+            if d.get("charge_limit_to_end_a") is not None and d.get("charge_limit_before_a") is not None:
+                lim = "; charge limit %.2f A (hour before) -> at most %.2f A (hour after), %.2f A to the end of the run" % (
+                    d["charge_limit_before_a"], d["charge_limit_after_a"], d["charge_limit_to_end_a"])
             head.append([what, "%s alarm after %.2f h%s" % (d["alarm_kind"], d["alarm_delay_s"] / 3600, lim)])
+    known = (summary.get("scenario") or {}).get("known_failure")
+    if known:  # what the firmware is known to miss here, and why (its pytest case is an expected failure)
+        head.insert(2, ["known failure", known])
     sections = [("Summary", html_table(["figure", "value"], head))]
     sections.append(("Verdict per criterion", html_table(["criterion", "result", "reason"], verdict_rows(verdicts),
                                                          ["pass" if v["passed"] else "fail" for v in verdicts], "verdicts")))

@@ -98,7 +98,7 @@ def build(sc: dict):
 
 def detections(rec, labels, events):
     """Per injected fault: the first warning/alarm on its cell after onset (delay), and the charge limit's action
-    (the highest limit in the hour before the alarm and in the hour after it)."""
+    (the highest limit in the hour before the alarm, in the hour after it, and from it to the end of the run)."""
     out = []
     for lab in labels or ():
         if lab["source"] != "injected":
@@ -116,6 +116,9 @@ def detections(rec, labels, events):
             after = (rec.t_s > t_al) & (rec.t_s <= t_al + 3600.0)
             d["charge_limit_before_a"] = float(np.max(rec.i_chg_max_a[before])) if np.any(before) else None
             d["charge_limit_after_a"] = float(np.max(rec.i_chg_max_a[after])) if np.any(after) else None
+            rest_of_run = rec.t_s > t_al
+            d["charge_limit_to_end_a"] = float(np.max(rec.i_chg_max_a[rest_of_run])) if np.any(rest_of_run) else None
+            d["alarm_to_end_s"] = float(rec.t_s[-1] - t_al)
         out.append(d)
     return out
 

@@ -26,7 +26,10 @@ A scenario is JSON (hil/scenarios/*.json); every key is checked, a typo is refus
             events: [{"kind", "cell", "severity" (at least), "by_s" (deadline), "within_s_of_onset"}] required;
             no_events_on_healthy: [kind names] (healthy: no fault injected on the cell, by the physics or a sensor);
             charge_limit: [{"max_a", "within_s", "for_s", "after": {"kind", "cell", "severity"}}]: from within_s after
-              the first such event, for for_s (default: to the end of the run), the limit stays <= max_a
+              the first such event, for for_s (default: to the end of the run), the limit stays <= max_a;
+            balancing: {"windows_min", "cells_min", "after": {"kind", "cell", "severity"}}: at least windows_min
+              balancing windows (a stretch with some resistor on), at least cells_min cells bled in all, and (with
+              "after") a window that opens after the first such event
 """
 
 from __future__ import annotations
@@ -49,10 +52,11 @@ _BUILDERS = {"cc": profiles.cc, "cccv": profiles.cccv, "rest": profiles.rest, "d
 TOP_KEYS = {"name", "description", "slow", "known_failure", "cell", "sensors", "firmware", "dt_s", "max_t_s", "profile", "criteria"}
 FIRMWARE_KEYS = {"preset", "soc0"}
 CRITERIA_KEYS = {"min_samples", "soc_rmse_max", "soc_max_err_max", "soc_rmse_converged_max", "coverage_2sigma_min",
-                 "forbidden_events", "required_events", "events", "no_events_on_healthy", "charge_limit"}
+                 "forbidden_events", "required_events", "events", "no_events_on_healthy", "charge_limit", "balancing"}
 EVENT_CRIT_KEYS = {"kind", "cell", "severity", "by_s", "within_s_of_onset"}
 LIMIT_CRIT_KEYS = {"max_a", "within_s", "for_s", "after"}
 AFTER_KEYS = {"kind", "cell", "severity"}
+BALANCE_CRIT_KEYS = {"windows_min", "cells_min", "after"}
 SENSOR_FAULT_KEYS = {"kind", "cell", "signal", "t_start_s", "t_end_s", "mode", "value"}
 
 
@@ -172,6 +176,18 @@ def _validate_criteria(where, cr, n_cells):
         kind_ok(w + ".after", c["after"].get("kind"))
         cell_ok(w + ".after", c["after"].get("cell"))
         sev_ok(w + ".after", c["after"].get("severity"))
+    if "balancing" in cr:
+        w = "%s.balancing" % where
+        b = cr["balancing"]
+        _check_keys(w, b, BALANCE_CRIT_KEYS)
+        for key in ("windows_min", "cells_min"):
+            if key in b and not (isinstance(b[key], int) and b[key] >= 0):
+                raise ScenarioError("%s: %s must be a whole number >= 0" % (w, key))
+        if "after" in b:
+            _check_keys(w + ".after", b["after"], AFTER_KEYS)
+            kind_ok(w + ".after", b["after"].get("kind"))
+            cell_ok(w + ".after", b["after"].get("cell"))
+            sev_ok(w + ".after", b["after"].get("severity"))
 
 
 # ---------------------------------------------------------------------------------------------- profiles
@@ -430,7 +446,30 @@ def judge(summary: dict, events, criteria: dict, rec=None, labels=(), sensor_fau
             continue
         worst = float(np.max(rec.i_chg_max_a[after]))
         add(name, worst <= c["max_a"] + 1e-9, "event at t = %.0f s; afterwards the limit was at most %.3g A" % (t0, worst))
+    if "balancing" in criteria:
+        _judge_balancing(criteria["balancing"], summary, events, add)
     return out
+
+
+def _judge_balancing(c, summary, events, add):
+    wins = summary.get("bleed_windows") or []
+    cells = sorted(set().union(*[set(w["cells"]) for w in wins])) if wins else []
+    if "windows_min" in c:
+        add("at least %d balancing windows" % c["windows_min"], len(wins) >= c["windows_min"],
+            "%d windows%s" % (len(wins), "" if not wins else ", opening at t = " + ", ".join("%.0f s" % w["t0_s"] for w in wins)))
+    if "cells_min" in c:
+        add("at least %d cells bled" % c["cells_min"], len(cells) >= c["cells_min"],
+            "cells bled: %s" % (", ".join(str(k) for k in cells) or "none"))
+    if "after" in c:
+        a = c["after"]
+        name = "a balancing window after %s%s" % (a["kind"], " on cell %s" % a["cell"] if "cell" in a else "")
+        hits = [e for e in events if _matches(e, a["kind"], a.get("cell"), a.get("severity"))]
+        if not hits:
+            add(name, False, "%s never raised" % a["kind"])
+        else:
+            t0 = hits[0].t_ms / 1000.0
+            later = [w for w in wins if w["t0_s"] >= t0]
+            add(name, later, "event at t = %.0f s; %s" % (t0, "window at t = %.0f s" % later[0]["t0_s"] if later else "no window after it"))
 
 
 def run_scenario(path, **kwargs):

@@ -55,5 +55,7 @@ def run(args):
     for v in summary["verdicts"]:
         print("  %s  %s: %s" % ("pass" if v["passed"] else "FAIL", v["name"], v["reason"]))
     print("%s; run folder: %s" % ("passed" if summary["passed"] else "FAILED", run_dir))
+    if summary["scenario"].get("known_failure"):
+        print("known failure (expected; why): %s" % summary["scenario"]["known_failure"])
     sys.stdout.flush()
     return 0 if summary["passed"] else 1

@@ -50,3 +50,16 @@ def test_a_campaign_runs_on_a_local_dask_cluster_and_aggregates(tmp_path):
     assert "false alarms:" in table_lines(table, rate)[-1]
     out = write_campaign(tmp_path / "out", m, rows, table, rate, {"1": wall})
     assert (out / "report.html").stat().st_size > 5000 and (out / "campaign.csv").read_text().count("\n") == 4
+
+
+def _square(x):
+    return x * x
+
+
+def test_the_benches_map_keeps_the_items_order_on_a_local_cluster():
+    from hil.campaign import dask_map
+
+    seen = []
+    out, wall = dask_map(_square, [(k,) for k in range(6)], workers=2, on_result=lambda k, n, r: seen.append((k, n)))
+    assert out == [0, 1, 4, 9, 16, 25] and wall > 0.0
+    assert [k for k, _ in seen] == [1, 2, 3, 4, 5, 6] and {n for _, n in seen} == {6}

@@ -100,7 +100,7 @@ def test_firmware_side_module_passes_on_the_cortex_m3(board, module, romfs):
 # The UART of the emulated board carries ~10 bytes per ms (qemu's pty and its one-byte receive register, not the
 # firmware: a 1-cell SAMPLE round trip takes ~11 ms against ~1 ms of emulated work), so make test runs each
 # scenario up to the moment it proves (-m slow: whole)
-DEMO_STEPS = 2400  # 80 min of the 8-cell demo (its C/2 discharge; the soft short starts at 20,500 s: -m slow)
+DEMO_STEPS = 2400  # 80 min of the 8-cell demo (its C/2 discharge; its first full discharge and balancing window; the soft short starts at 22,500 s: -m slow)
 FLOAT32_SOC_TOL = 1e-4  # measured: 1e-6 (the log's resolution) over the 2,400 samples
 SOFT_SHORT_STEPS = 4600  # through the 1C charge (0.5C allowed) and the rest after it, where the alarm comes
 

@@ -374,6 +374,34 @@ def test_a_stuck_cell_voltage_is_found_while_current_flows_and_fails_safe():
     assert not flags & BOTH
 
 
+def test_a_stuck_cell_stays_stuck_while_the_paths_are_open_and_frees_when_it_moves():
+    # before: with both paths open the current stopped, the stuck clock no longer ran, three sane samples trusted the
+    # inputs again, the paths closed and the check re-tripped: sensor_stuck / inputs_trusted every 6-8 s
+    bms = Bms(n_cells=2, soc0=0.5, settings={"stuck_s": 60})
+    seen = []
+
+    def sample(t, i_a, v_cell):
+        flags = bms.on_sample(t, i_a, v_cell, [25.0, 25.0])
+        seen.extend(e[1] for e in bms.events)
+        return flags
+
+    t = 0
+    for k in range(1, 200):
+        t = 1000 * k
+        sample(t, -2.0 + 0.001 * (k % 3), [3.35 - 0.0002 * k, 3.36])  # cell 1 stuck
+        if bms.state == sm.HOLD:
+            break
+    for k in range(1, 300):  # the paths are open: no current; cell 1 still reads the same, within its resolution
+        t += 1000
+        sample(t, 0.0005 * (k % 3), [3.32, 3.36 + 0.001 * (k % 2)])
+        assert bms.state == sm.HOLD
+    assert seen == [ev.SENSOR_STUCK]
+    for k in range(1, 10):  # the sensor is back: it reads the cell (3.33 V), beyond the resolution of 3.36 V
+        t += 1000
+        flags = sample(t, 0.0005 * (k % 3), [3.32, 3.33 + 0.0003 * (k % 2)])
+    assert seen == [ev.SENSOR_STUCK, ev.INPUTS_TRUSTED] and flags & BOTH == BOTH
+
+
 def test_a_stuck_current_sensor_is_found_and_a_resting_cell_is_not_stuck():
     bms = Bms(soc0=0.5, settings={"stuck_s": 60})
     feed(bms, 300)  # at rest a constant voltage is normal

@@ -157,3 +157,27 @@ def test_criteria_by_cell_deadline_limit_and_healthy_cells_give_reasons():
     assert "at most 0.8 A" in v["charge limit <= 0.5 A within 10 s of soft_short on cell 1"]["reason"]
     assert "dendrite" in v["no dendrite/soft_short on healthy cells"]["reason"]
     assert "90.00 %" in v["coverage_2sigma >= 95.00 %"]["reason"]
+
+
+def test_balancing_criteria_count_windows_and_cells_and_want_one_after_the_alarm():
+    from hil.loop import bleed_windows
+
+    t_s = np.arange(0.0, 3000.0, 2.0)
+    bleed = np.zeros((len(t_s), 3))
+    bleed[(t_s >= 100) & (t_s < 300), 0] = 1  # window 1: cells 0 and 1
+    bleed[(t_s >= 100) & (t_s < 200), 1] = 1
+    bleed[(t_s >= 2000) & (t_s < 2200), 2] = 1  # window 2, after the alarm: cell 2
+    wins = bleed_windows(t_s, bleed)
+    assert [(w["t0_s"], w["cells"]) for w in wins] == [(100.0, [0, 1]), (2000.0, [2])]
+    summary = {"samples": len(t_s), "bleed_windows": wins}
+    alarm = {"kind": "soft_short", "cell": 1, "severity": "alarm"}
+    crit = {"balancing": {"windows_min": 3, "cells_min": 3, "after": alarm}}
+    early = {x["name"]: x for x in judge(summary, [E("soft_short", 1, "alarm", 1000)], crit)}
+    assert [x["passed"] for x in early.values()] == [False, True, True]
+    assert "2 windows, opening at t = 100 s, 2000 s" in early["at least 3 balancing windows"]["reason"]
+    late = {x["name"]: x for x in judge(summary, [E("soft_short", 1, "alarm", 2500)], crit)}
+    assert late["a balancing window after soft_short on cell 1"]["reason"].endswith("no window after it")
+    with pytest.raises(ScenarioError, match="unknown key 'windows'"):
+        validate(_sc(criteria__balancing={"windows": 1}), "x.json")
+    with pytest.raises(ScenarioError, match="cell 7 is not a cell"):
+        validate(_sc(criteria__balancing={"after": {"kind": "soft_short", "cell": 7}}), "x.json")

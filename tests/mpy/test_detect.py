@@ -10,6 +10,7 @@ CH_DENDRITE = channel("dendrite")
 CH_MODEL = channel("model_mismatch")
 CH_MODEL_STEP = channel("model_mismatch_step")
 CH_DEAD_CUT = channel("dead_sodium_cut")
+CH_SOFT_SHORT = channel("soft_short")
 
 Q_AH = 2.0
 
@@ -168,6 +169,28 @@ def test_dendrite_level_falls_back_after_the_charge():
         det.update(400.0 + k, 1.0, 0.0, [3.4], [25.0], ests)
     assert det.levels.level[CH_DENDRITE][0] == 0
     assert det.i_chg_limit_a > limited
+
+
+def test_a_soft_short_alarm_and_its_derating_hold_until_the_operator_clears_them():
+    cfg = _cfg()
+    ests = [StubEstimator(), StubEstimator()]
+    det = PlatingDetectors(2, cfg)
+    det.update(0.0, 1.0, 0.0, [3.5, 3.5], [25.0, 25.0], ests)
+    full = det.i_chg_limit_a
+    lv = det.levels
+    lv.out = []
+    lv.assess(CH_SOFT_SHORT, 1, cfg["ss_alarm_c"] * 1.5, 10.0)
+    assert [(e[0], e[1], e[2]) for e in lv.out] == [(1, ev.SOFT_SHORT, ev.ALARM)]
+    lv.assess(CH_SOFT_SHORT, 1, 0.0, 20.0)  # a later rest reads no leak (the cell is drained, or the fit is short)
+    assert lv.level[CH_SOFT_SHORT][1] == ev.ALARM
+    det.update(30.0, 1.0, 0.0, [3.5, 3.5], [25.0, 25.0], ests)
+    assert det.i_chg_limit_a == full * cfg["cc_risk"][ev.ALARM]
+    lv.assess(CH_SOFT_SHORT, 0, cfg["ss_warn_c"] * 1.1, 40.0)  # a WARNING still follows its evidence
+    lv.assess(CH_SOFT_SHORT, 0, 0.0, 50.0)
+    assert lv.level[CH_SOFT_SHORT][0] == 0
+    det.clear_inhibit()  # the operator's service action
+    det.update(60.0, 1.0, 0.0, [3.5, 3.5], [25.0, 25.0], ests)
+    assert lv.level[CH_SOFT_SHORT][1] == 0 and det.i_chg_limit_a == full
 
 
 def test_model_mismatch_needs_consecutive_windows_and_clears_with_hysteresis():

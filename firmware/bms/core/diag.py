@@ -9,7 +9,9 @@
 #   SENSOR_IMPLAUSIBLE    temperature        HOLD   outside T_PLAUSIBLE
 #   SENSOR_MISSING        temp / cell        HOLD   no temperature (never a default 25 degC), wrong count
 #   CURRENT_RANGE         current            HOLD   |i| beyond the sensor's range
-#   SENSOR_STUCK          cell / current     HOLD   the same reading, bit for bit, for stuck_s while current flows
+#   SENSOR_STUCK          cell / current     HOLD   the same reading, bit for bit, for stuck_s while current flows;
+#                                                   latched per channel until good_n readings in a row differ
+#                                                   from the stuck one by more than stuck_move_v / stuck_move_a
 #   TIME_PAST             time               HOLD   stamped at or before the last sample (u32 wrap-safe)
 #   TIME_AHEAD            time               HOLD   stamped more than ahead_ms after it (unless the new time base
 #                                                   holds for good_n samples: then the stretch is a gap)
@@ -37,6 +39,8 @@ HALF = 0x80000000
 DEFAULTS = {
     "i_range_a": 100.0,  # current sensor's full scale
     "stuck_s": 300.0,  # the same reading, bit for bit, this long while current flows: a stuck sensor
+    "stuck_move_v": 0.002,  # a stuck cell reading is free again once it moves by more than this (noise, resolution)
+    "stuck_move_a": 0.01,  # ... a stuck current reading by more than this
     "i_flow_c": 0.02,  # "current flows": |i| above this C-rate
     "recover_ms": 3000,
     "good_n": 3,
@@ -77,6 +81,12 @@ class Diag:
         self.v_still_ms = [0] * n_cells
         self.i_ref = 0.0
         self.i_still_ms = 0
+        # a channel found stuck stays stuck until it moves (else opening the paths, which stops the current the
+        # check needs, would let it recover and re-trip every few seconds)
+        self.v_stuck = [False] * n_cells
+        self.v_moved = [0] * n_cells
+        self.i_stuck = False
+        self.i_moved = 0
         self.hold = 0  # kind of the standing HOLD fault, 0 when inputs are trusted
         self.good_n = 0
         self.good_ms = 0
@@ -143,23 +153,63 @@ class Diag:
         v_ref = self.v_ref
         still = self.v_still_ms
         for k in range(n):
-            if v_cell[k] != v_ref[k]:
+            if self.v_stuck[k]:
+                if not self._moved_v(k, v_cell[k]) and bad < 0:
+                    bad = k
+            elif v_cell[k] != v_ref[k]:
                 v_ref[k] = v_cell[k]
                 still[k] = 0
             elif flowing:
                 still[k] += dt_ms
-                if still[k] >= stuck and bad < 0:
-                    bad = k
-        if i_a != self.i_ref or not flowing:
+                if still[k] >= stuck:
+                    self.v_stuck[k] = True
+                    self.v_moved[k] = 0
+                    if bad < 0:
+                        bad = k
+        if self.i_stuck:
+            if not self._moved_i(i_a):
+                return self._found(ev.SENSOR_STUCK, ev.CH_CURRENT, i_a)
+        elif i_a != self.i_ref or not flowing:
             self.i_ref = i_a
             self.i_still_ms = 0
         else:
             self.i_still_ms += dt_ms
             if self.i_still_ms >= stuck:
+                self.i_stuck = True
+                self.i_moved = 0
                 return self._found(ev.SENSOR_STUCK, ev.CH_CURRENT, i_a)
         if bad >= 0:
             return self._found(ev.SENSOR_STUCK, bad, v_cell[bad])
         return 0
+
+    def _moved_v(self, k, v):
+        """A stuck cell reading: True (and free again) once good_n readings in a row moved beyond stuck_move_v."""
+        d = v - self.v_ref[k]
+        if d > self.st["stuck_move_v"] or -d > self.st["stuck_move_v"]:
+            self.v_moved[k] += 1
+        else:
+            self.v_moved[k] = 0
+        if self.v_moved[k] < self.st["good_n"]:
+            return False
+        self.v_stuck[k] = False
+        self.v_ref[k] = v
+        self.v_still_ms[k] = 0
+        return True
+
+    def _moved_i(self, i_a):
+        """The stuck current reading: True (and free again) once good_n readings in a row moved beyond
+        stuck_move_a."""
+        d = i_a - self.i_ref
+        if d > self.st["stuck_move_a"] or -d > self.st["stuck_move_a"]:
+            self.i_moved += 1
+        else:
+            self.i_moved = 0
+        if self.i_moved < self.st["good_n"]:
+            return False
+        self.i_stuck = False
+        self.i_ref = i_a
+        self.i_still_ms = 0
+        return True
 
     def _collapsed(self, k, v):
         # v_ref starts far below the band: a first reading in the collapsed band has no history and is held as an open wire

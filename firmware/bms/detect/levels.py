@@ -11,10 +11,12 @@ from bms.sums import floats
 LATCH_CRITICAL = "critical"
 # ... and also fall back at the end of each charge (events that belong to one charge)
 LATCH_CHARGE = "charge"
+# ALARM latches too (only the operator's clear_inhibit lowers it): a short does not heal when its evidence quietens
+LATCH_ALARM = "alarm"
 
 # (kind, channel, (warn key, alarm key, critical key or None), delay key or None, latch)
 CHANNELS = (
-    (ev.SOFT_SHORT, "soft_short", ("ss_warn_c", "ss_alarm_c", "ss_crit_c"), None, LATCH_CRITICAL),
+    (ev.SOFT_SHORT, "soft_short", ("ss_warn_c", "ss_alarm_c", "ss_crit_c"), None, LATCH_ALARM),
     (ev.DENDRITE, "dendrite", ("dd_warn_v", "dd_alarm_v", "dd_crit_v"), None, LATCH_CHARGE),
     (ev.DEAD_SODIUM, "dead_sodium", ("dn_warn", "dn_alarm", "dn_crit"), None, LATCH_CRITICAL),
     (ev.DEAD_SODIUM, "dead_sodium_cut", ("dn_cut_warn", "dn_cut_alarm", "dn_crit"), None, LATCH_CRITICAL),
@@ -51,6 +53,7 @@ class Levels:
         self._crit = [cfg[row[2][2]] if row[2][2] else 0.0 for row in CHANNELS]
         self._delay = [cfg[row[3]] if row[3] else 1 for row in CHANNELS]
         self._per_charge = [k for k in range(m) if CHANNELS[k][4] == LATCH_CHARGE]
+        self._floor = [ev.ALARM if row[4] == LATCH_ALARM else ev.CRITICAL for row in CHANNELS]  # latched from here
         self._hyst = cfg["hyst_frac"]
         self.trace = None  # callable(cell, channel name, t_s, value) at every evaluation (threshold sweeps)
         self.charge_inhibit = False  # a CRITICAL level stands (latched until clear_inhibit())
@@ -83,7 +86,7 @@ class Levels:
                 self._pending[ch][c] = k
             return
         self._pending[ch][c] = 0
-        if ev.WARNING <= lvl < ev.CRITICAL:
+        if ev.WARNING <= lvl < self._floor[ch]:
             h = self._hyst
             if value < warn * h:
                 self.level[ch][c] = 0
@@ -110,9 +113,12 @@ class Levels:
         return w
 
     def clear_inhibit(self):
-        """Service action: forget CRITICAL levels and allow charging again."""
+        """Service action: forget the latched levels (CRITICAL, and ALARM where it latches) and allow charging
+        again."""
         self.charge_inhibit = False
-        for lv in self.level:
+        for ch in range(len(self.level)):
+            lv = self.level[ch]
+            floor = self._floor[ch]
             for c in range(self.n):
-                if lv[c] == ev.CRITICAL:
+                if lv[c] >= floor:
                     lv[c] = 0
