@@ -30,13 +30,16 @@ Extras (for detectors and diagnostics):
 Inputs are assumed finite (the caller rejects NaN/inf); absurd finite values are clipped to sensor
 ranges (|i| <= I_ABS_MAX, 0 <= v <= V_ABS_MAX, 0 <= dt <= DT_MAX) so that update never raises.
 """
-from array import array
 from math import sqrt
 
-from bms.est.capacity import CapacityEstimator
-from bms.config.cell import validate
-from bms.est.ekf import SocEkf
-from bms.est.joseph import clamp
+from bms.est import fast
+
+fast.install()  # the covariance algebra unrolled (bms.est.fast) in place of the micro:bit core's loops
+
+from bms.est.capacity import CapacityEstimator  # noqa: E402
+from bms.config.cell import validate  # noqa: E402
+from bms.est.ekf import SocEkf  # noqa: E402
+from bms.est.joseph import clamp  # noqa: E402
 
 I_ABS_MAX = 10000.0
 V_ABS_MAX = 100.0
@@ -49,7 +52,6 @@ REST_SMOOTH_S = 10.0  # smoothing of the rest voltage (sensor noise)
 E_OFFSET = (0.0, 0.0, 0.0, 1.0)  # H of the offset pseudo-measurement (in units of its prior sigma)
 E_SOC = (1.0, 0.0, 0.0, 0.0)  # H of an SoC read from the OCV
 READ_MAX_SIGMA = 0.05  # an OCV reading wider than this cannot place SoC
-TYPECODE = "d" if 1.0 + 1e-9 != 1.0 else "f"
 READ_MIN_VAR = 0.01  # SoC variance (sigma 0.1) above which an SoC read from the OCV helps the EKF off the plateau
 
 
@@ -82,10 +84,6 @@ class CellEstimator:
             var = sd * sd
         self.p = p
         self.ekf = SocEkf(p, soc0, var)
-        for name in ("x", "P", "d", "c", "H", "K", "U"):
-            # unboxed floats: a list keeps a 16-byte float object per entry once written (the heap budget of a
-            # board, docs/boards.md); float32 where the port's floats are, double elsewhere (the same numbers)
-            setattr(self.ekf, name, array(TYPECODE, getattr(self.ekf, name)))
         self.model = self.ekf.m
         self.cap = CapacityEstimator(p)
         self._need_init = soc0 is None
