@@ -62,9 +62,12 @@ def alloc(b, n, s0, N):
             return -1
         gc.enable()
     return tot // N
+stage = ['']
 def tick(n, N):
     gc.collect()
+    stage[0] = 'configure'
     b = app.Bms(n_cells=n, soc0=0.5)
+    stage[0] = 'samples'
     gc.collect()
     free0 = gc.mem_free()
     frames(b, n, 1, 5)  # warm-up: first sample initialises the filters
@@ -84,6 +87,7 @@ for n in %(cells)r:
         b = None
         gc.collect()
         print('TICK', n, -1, -1, -1, -1)
+        print('FAIL', n, stage[0])
 if b is None:
     gc.collect()
     b = app.Bms(n_cells=ok, soc0=0.5)
@@ -123,7 +127,13 @@ def breakdown(b, n, N, gc_off):
             gc.collect(); gc.disable()
         if gc_off:
             a0 = gc.mem_alloc()
-            service.handle_frame(b, pr.SAMPLE, s & 0xFF, p, send)
+            try:
+                service.handle_frame(b, pr.SAMPLE, s & 0xFF, p, send)
+            except MemoryError:  # one frame with the collector off needs more than the free heap
+                gc.enable()
+                heap.clear()
+                heap['MemoryError'] = N
+                return acc, heap
             heap['whole-frame'] = heap.get('whole-frame', 0) + gc.mem_alloc() - a0
             gc.enable()
         else:
@@ -153,7 +163,7 @@ def measure(board="an385", native=False, samples=100, cells=CELLS, src=None):
     kw = {"src": Path(src)} if src else {}
     with QemuBoard(board=board, icount=0, native=native, **kw) as qb:
         out = qb.exec(PROBE % {"cells": tuple(cells), "samples": samples}, timeout_s=1800)
-    ips, free, parts, alloc, palloc = {}, {}, {}, {}, {}
+    ips, free, parts, alloc, palloc, fail = {}, {}, {}, {}, {}, {}
     for line in out.splitlines():
         f = line.split()
         if not f:
@@ -164,6 +174,8 @@ def measure(board="an385", native=False, samples=100, cells=CELLS, src=None):
             alloc[f[1]] = int(f[5])
         elif f[0] == "PART":
             parts[f[1]] = int(f[2])
+        elif f[0] == "FAIL":
+            fail[f[1]] = f[2]
         elif f[0] == "PALLOC":
             palloc[f[1]] = int(f[2])
     big = str(max(cells))
@@ -180,6 +192,7 @@ def measure(board="an385", native=False, samples=100, cells=CELLS, src=None):
         "parts_16s": parts,
         "breakdown_cells": max(int(k) for k, v in ips.items() if v >= 0),
         "alloc_parts_8s": palloc,
+        "memory_error_in": fail,
         "board": board,
         "image": "native hot modules (armv7m)" if native else "bytecode",
         "samples": samples,
@@ -205,7 +218,8 @@ def main(argv=None):
     print("firmware tick on %s (%s), %d SAMPLE frames per size, qemu -icount shift=0" % (r["board"], r["image"], r["samples"]))
     print("%6s %14s   (target: 16 cells <= 2,000,000)" % ("cells", "instr/SAMPLE"))
     for n, v in r["instructions_per_sample"].items():
-        print("%6s %14s" % (n, format(v, ",") if v >= 0 else "MemoryError: the string does not fit"))
+        print("%6s %14s" % (n, format(v, ",") if v >= 0 else "MemoryError (in its %s): the string does not fit"
+                            % r["memory_error_in"].get(n, "?")))
     print("heap free with 16 cells: %s B configured, %s B after the samples (target >= 81,920)"
           % (format(r["heap_free_16s"], ","), format(r["heap_free_16s_after"], ",")))
     print("allocated per 16-cell SAMPLE: %s B%s (target <= 2,048); by cells: %s" % (
@@ -224,6 +238,8 @@ def main(argv=None):
                                                   free / max(1, r["alloc_per_sample_bytes"]))))
     print("where an 8-cell SAMPLE frame's heap allocations go (bytes per frame, gc off):")
     pa = r["alloc_parts_8s"]
+    if "MemoryError" in pa:
+        print("  (not measured: one 8-cell frame with the collector off needs more than the free heap)")
     for k, v in sorted(pa.items(), key=lambda kv: -kv[1]):
         print("  %-28s %12s  %5.1f %%" % (k, format(v, ","), 100.0 * v / max(1, pa.get("whole-frame", 1))))
     return 0
