@@ -4,7 +4,8 @@ float32, 140 KB heap; qemu -icount shift=0, so 1 emulated ns is 1 instruction an
     python bench/firmware_tick.py [--json] [--native] [--board an385|an500] [--samples 100] [--firmware DIR]
 
 Figures: instructions per SAMPLE frame as the service handles it (unpack, Bms.on_sample, the EVENT and ESTIMATE
-frames encoded) for 1, 4, 8 and 16 cells, mean over --samples frames of a 1 A charge; heap_free_16s: gc.mem_free()
+frames encoded) for 1, 4, 8 and 16 cells (each on a freshly reset board), mean over --samples frames of a 1 A charge;
+heap_free_16s: gc.mem_free()
 after configuring 16 cells; heap_free_16s_after: the same after those samples; alloc_per_sample_bytes: heap bytes
 allocated by one 16-cell SAMPLE frame (gc disabled for that frame, mean of 10; where a frame needs more than the
 free heap, the straight line through 4 and 8 cells, flagged alloc_16s_extrapolated). The image is what flash deploys
@@ -22,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from hil.qemu import QemuBoard, available  # noqa: E402
+from hil.qemu import QemuBoard, QemuError, available  # noqa: E402
 
 CELLS = (1, 4, 8, 16)
 
@@ -88,10 +89,12 @@ for n in %(cells)r:
         gc.collect()
         print('TICK', n, -1, -1, -1, -1)
         print('FAIL', n, stage[0])
-if b is None:
-    gc.collect()
-    b = app.Bms(n_cells=ok, soc0=0.5)
-    frames(b, ok, 1, 5)
+"""
+
+# the per-stage breakdown, on a fresh board with the largest string that ran
+PARTS = """b = app.Bms(n_cells=%(cells)d, soc0=0.5)
+frames(b, %(cells)d, 1, 5)
+print('PART cells', %(cells)d)
 n = b.n_cells
 big = b
 # which part of a SAMPLE takes the instructions (16 cells, gc on) and the heap (8 cells, gc off per frame: a
@@ -161,8 +164,24 @@ for k in heap:
 
 def measure(board="an385", native=False, samples=100, cells=CELLS, src=None):
     kw = {"src": Path(src)} if src else {}
+    defs = PROBE[: PROBE.index("b = None\nok = None")]
+    out = ""
     with QemuBoard(board=board, icount=0, native=native, **kw) as qb:
-        out = qb.exec(PROBE % {"cells": tuple(cells), "samples": samples}, timeout_s=1800)
+        # each size on a freshly reset board (exec soft-resets first): what one size leaves in the heap (its module
+        # caches, the holes its objects leave) does not decide whether the next fits
+        ran = []
+        for n in cells:
+            got = qb.exec(PROBE % {"cells": (n,), "samples": samples}, timeout_s=1800)
+            out += got
+            if "FAIL" not in got:
+                ran.append(n)
+        for n in sorted(ran, reverse=True):  # the wrappers take heap too: the largest string they fit beside
+            try:
+                out += qb.exec(defs + PARTS % {"cells": n}, timeout_s=1800)
+                break
+            except QemuError as e:
+                if "MemoryError" not in str(e):
+                    raise
     ips, free, parts, alloc, palloc, fail = {}, {}, {}, {}, {}, {}
     for line in out.splitlines():
         f = line.split()
@@ -179,6 +198,7 @@ def measure(board="an385", native=False, samples=100, cells=CELLS, src=None):
         elif f[0] == "PALLOC":
             palloc[f[1]] = int(f[2])
     big = str(max(cells))
+    breakdown_n = int(parts.pop("cells", 0))
     a16 = alloc[big]
     if a16 < 0 and alloc.get("8", -1) >= 0 and alloc.get("4", -1) >= 0:  # one frame needs more than the free heap: the straight line through 4 and 8 cells, said so
         a16 = alloc["8"] + (alloc["8"] - alloc["4"]) * (int(big) - 8) // 4
@@ -190,7 +210,7 @@ def measure(board="an385", native=False, samples=100, cells=CELLS, src=None):
         "alloc_per_sample_by_cells": alloc,
         "alloc_16s_extrapolated": alloc[big] < 0,
         "parts_16s": parts,
-        "breakdown_cells": max(int(k) for k, v in ips.items() if v >= 0),
+        "breakdown_cells": breakdown_n,
         "alloc_parts_8s": palloc,
         "memory_error_in": fail,
         "board": board,

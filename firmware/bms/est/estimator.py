@@ -39,7 +39,6 @@ fast.install()  # the covariance algebra unrolled (bms.est.fast) in place of the
 
 from bms.config.constants import I_NEAR_REST_C, I_REST_C  # noqa: E402
 from bms.est.capacity import CapacityEstimator  # noqa: E402
-from bms.config.cell import validate  # noqa: E402
 from bms.est.ekf import SocEkf  # noqa: E402
 from bms.est.joseph import clamp  # noqa: E402
 
@@ -77,6 +76,8 @@ def _clip(x, lo, hi):
 
 class CellEstimator:
     def __init__(self, p, soc0=None, soc0_sigma=None):
+        from bms.config.cell import validate  # not held at module level: a board frees it after configuring
+
         validate(p)
         var = None
         if soc0 is not None:
