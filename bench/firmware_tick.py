@@ -64,10 +64,16 @@ def alloc(b, n, s0, N):
         gc.enable()
     return tot // N
 stage = ['']
+def unload():  # what the service does after a CONFIG (bms.config.free_modules; a tree without it: nothing)
+    import bms.config
+    f = getattr(bms.config, 'free_modules', None)
+    if f is not None:
+        f()
 def tick(n, N):
     gc.collect()
     stage[0] = 'configure'
     b = app.Bms(n_cells=n, soc0=0.5)
+    unload()
     stage[0] = 'samples'
     gc.collect()
     free0 = gc.mem_free()
@@ -93,6 +99,7 @@ for n in %(cells)r:
 
 # the per-stage breakdown, on a fresh board with the largest string that ran
 PARTS = """b = app.Bms(n_cells=%(cells)d, soc0=0.5)
+unload()
 frames(b, %(cells)d, 1, 5)
 print('PART cells', %(cells)d)
 n = b.n_cells
@@ -155,6 +162,7 @@ big = None
 b = None
 gc.collect()
 b = app.Bms(n_cells=8, soc0=0.5)
+unload()
 frames(b, 8, 1, 5)
 acc, heap = breakdown(b, 8, 10, True)
 for k in heap:

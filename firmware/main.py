@@ -9,7 +9,6 @@
 # while the heap is still in one piece (nabms flash copies precompiled .mpy files)
 from bms.detect import plating  # noqa: F401
 from bms import compat
-from bms.config import free_modules as free_config_modules
 from bms.comm import auth as authmod
 from bms.comm import service
 from bms.core import app
@@ -95,7 +94,6 @@ def run(board):
     if board is None or board["afe"]["driver"] == "injected":
         port = stdio.StdioPort()
         bms = boot_bms(bal_r_ohm=board["bal_r_ohm"] if board else None, lock=lock)
-        free_config_modules()  # the parsers and presets, until a CONFIG (bms.config.free_modules)
         service.serve(bms, port.read_byte, port.write, safe_boot(bms, auth), _watchdog())
         return
     from bms.hal import afe, pack
