@@ -5,11 +5,11 @@ float32, 140 KB heap; qemu -icount shift=0, so 1 emulated ns is 1 instruction an
 
 Figures: instructions per SAMPLE frame as the service handles it (unpack, Bms.on_sample, the EVENT and ESTIMATE
 frames encoded) for 1, 4, 8 and 16 cells (each on a freshly reset board), mean over --samples frames of a 1 A charge;
-heap_free_16s: gc.mem_free()
-after configuring 16 cells; heap_free_16s_after: the same after those samples; alloc_per_sample_bytes: heap bytes
+heap_free_16s: gc.mem_free() after configuring 16 cells (and unloading the configuration modules, as the service
+does after a CONFIG); heap_free_16s_after: the same after those samples; alloc_per_sample_bytes: heap bytes
 allocated by one 16-cell SAMPLE frame (gc disabled for that frame, mean of 10; where a frame needs more than the
-free heap, the straight line through 4 and 8 cells, flagged alloc_16s_extrapolated). The image is what flash deploys
-(host.deploy.build_image: bytecode; --native: the hot modules as armv7m code, flash --arch armv7m).
+free heap, the straight line through the two largest sizes measured, flagged alloc_16s_extrapolated). The image is
+what flash deploys (host.deploy.build_image: bytecode; --native: the hot modules as armv7m code, flash --arch armv7m).
 The per-part breakdown (16 cells) times each stage of on_sample by wrapping it: the wrappers add ~1 k
 instructions per call, and a garbage collection counts in the part that triggered it (gc.collect: what one
 collection costs with the 16-cell string live).
@@ -208,8 +208,11 @@ def measure(board="an385", native=False, samples=100, cells=CELLS, src=None):
     big = str(max(cells))
     breakdown_n = int(parts.pop("cells", 0))
     a16 = alloc[big]
-    if a16 < 0 and alloc.get("8", -1) >= 0 and alloc.get("4", -1) >= 0:  # one frame needs more than the free heap: the straight line through 4 and 8 cells, said so
-        a16 = alloc["8"] + (alloc["8"] - alloc["4"]) * (int(big) - 8) // 4
+    # one frame needs more than the free heap: the straight line through the two largest sizes measured, said so
+    known = sorted(int(k) for k, v in alloc.items() if v >= 0)
+    if a16 < 0 and len(known) >= 2:
+        lo, hi = known[-2], known[-1]
+        a16 = alloc[str(hi)] + (alloc[str(hi)] - alloc[str(lo)]) * (int(big) - hi) // (hi - lo)
     return {
         "instructions_per_sample": ips,
         "heap_free_16s": free[big][0],
@@ -251,7 +254,8 @@ def main(argv=None):
     print("heap free with 16 cells: %s B configured, %s B after the samples (target >= 81,920)"
           % (format(r["heap_free_16s"], ","), format(r["heap_free_16s_after"], ",")))
     print("allocated per 16-cell SAMPLE: %s B%s (target <= 2,048); by cells: %s" % (
-        format(r["alloc_per_sample_bytes"], ","), " (more than the free heap: extrapolated from 4 and 8 cells)"
+        format(r["alloc_per_sample_bytes"], ","),
+        " (more than the free heap: extrapolated from the two largest sizes measured)"
         if r["alloc_16s_extrapolated"] else "", r["alloc_per_sample_by_cells"]))
     print("where a %d-cell SAMPLE frame's instructions go:" % r["breakdown_cells"])
     parts = dict(r["parts_16s"])
