@@ -4,11 +4,12 @@ float32, 140 KB heap; qemu -icount shift=0, so 1 emulated ns is 1 instruction an
     python bench/firmware_tick.py [--json] [--native] [--board an385|an500] [--samples 100] [--firmware DIR]
 
 Figures: instructions per SAMPLE frame as the service handles it (unpack, Bms.on_sample, the EVENT and ESTIMATE
-frames encoded) for 1, 4, 8 and 16 cells, mean over --samples frames of a 1 A charge; heap_free_16s: gc.mem_free()
-after configuring 16 cells; heap_free_16s_after: the same after those samples; alloc_per_sample_bytes: heap bytes
+frames encoded) for 1, 4, 8 and 16 cells (each on a freshly reset board), mean over --samples frames of a 1 A charge;
+heap_free_16s: gc.mem_free() after configuring 16 cells (and unloading the configuration modules, as the service
+does after a CONFIG); heap_free_16s_after: the same after those samples; alloc_per_sample_bytes: heap bytes
 allocated by one 16-cell SAMPLE frame (gc disabled for that frame, mean of 10; where a frame needs more than the
-free heap, the straight line through 4 and 8 cells, flagged alloc_16s_extrapolated). The image is what flash deploys
-(host.deploy.build_image: bytecode; --native: the hot modules as armv7m code, flash --arch armv7m).
+free heap, the straight line through the two largest sizes measured, flagged alloc_16s_extrapolated). The image is
+what flash deploys (host.deploy.build_image: bytecode; --native: the hot modules as armv7m code, flash --arch armv7m).
 The per-part breakdown (16 cells) times each stage of on_sample by wrapping it: the wrappers add ~1 k
 instructions per call, and a garbage collection counts in the part that triggered it (gc.collect: what one
 collection costs with the 16-cell string live).
@@ -22,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from hil.qemu import QemuBoard, available  # noqa: E402
+from hil.qemu import QemuBoard, QemuError, available  # noqa: E402
 
 CELLS = (1, 4, 8, 16)
 
@@ -62,9 +63,18 @@ def alloc(b, n, s0, N):
             return -1
         gc.enable()
     return tot // N
+stage = ['']
+def unload():  # what the service does after a CONFIG (bms.config.free_modules; a tree without it: nothing)
+    import bms.config
+    f = getattr(bms.config, 'free_modules', None)
+    if f is not None:
+        f()
 def tick(n, N):
     gc.collect()
+    stage[0] = 'configure'
     b = app.Bms(n_cells=n, soc0=0.5)
+    unload()
+    stage[0] = 'samples'
     gc.collect()
     free0 = gc.mem_free()
     frames(b, n, 1, 5)  # warm-up: first sample initialises the filters
@@ -84,10 +94,14 @@ for n in %(cells)r:
         b = None
         gc.collect()
         print('TICK', n, -1, -1, -1, -1)
-if b is None:
-    gc.collect()
-    b = app.Bms(n_cells=ok, soc0=0.5)
-    frames(b, ok, 1, 5)
+        print('FAIL', n, stage[0])
+"""
+
+# the per-stage breakdown, on a fresh board with the largest string that ran
+PARTS = """b = app.Bms(n_cells=%(cells)d, soc0=0.5)
+unload()
+frames(b, %(cells)d, 1, 5)
+print('PART cells', %(cells)d)
 n = b.n_cells
 big = b
 # which part of a SAMPLE takes the instructions (16 cells, gc on) and the heap (8 cells, gc off per frame: a
@@ -123,7 +137,13 @@ def breakdown(b, n, N, gc_off):
             gc.collect(); gc.disable()
         if gc_off:
             a0 = gc.mem_alloc()
-            service.handle_frame(b, pr.SAMPLE, s & 0xFF, p, send)
+            try:
+                service.handle_frame(b, pr.SAMPLE, s & 0xFF, p, send)
+            except MemoryError:  # one frame with the collector off needs more than the free heap
+                gc.enable()
+                heap.clear()
+                heap['MemoryError'] = N
+                return acc, heap
             heap['whole-frame'] = heap.get('whole-frame', 0) + gc.mem_alloc() - a0
             gc.enable()
         else:
@@ -142,6 +162,7 @@ big = None
 b = None
 gc.collect()
 b = app.Bms(n_cells=8, soc0=0.5)
+unload()
 frames(b, 8, 1, 5)
 acc, heap = breakdown(b, 8, 10, True)
 for k in heap:
@@ -151,9 +172,25 @@ for k in heap:
 
 def measure(board="an385", native=False, samples=100, cells=CELLS, src=None):
     kw = {"src": Path(src)} if src else {}
+    defs = PROBE[: PROBE.index("b = None\nok = None")]
+    out = ""
     with QemuBoard(board=board, icount=0, native=native, **kw) as qb:
-        out = qb.exec(PROBE % {"cells": tuple(cells), "samples": samples}, timeout_s=1800)
-    ips, free, parts, alloc, palloc = {}, {}, {}, {}, {}
+        # each size on a freshly reset board (exec soft-resets first): what one size leaves in the heap (its module
+        # caches, the holes its objects leave) does not decide whether the next fits
+        ran = []
+        for n in cells:
+            got = qb.exec(PROBE % {"cells": (n,), "samples": samples}, timeout_s=1800)
+            out += got
+            if "FAIL" not in got:
+                ran.append(n)
+        for n in sorted(ran, reverse=True):  # the wrappers take heap too: the largest string they fit beside
+            try:
+                out += qb.exec(defs + PARTS % {"cells": n}, timeout_s=1800)
+                break
+            except QemuError as e:
+                if "MemoryError" not in str(e):
+                    raise
+    ips, free, parts, alloc, palloc, fail = {}, {}, {}, {}, {}, {}
     for line in out.splitlines():
         f = line.split()
         if not f:
@@ -164,12 +201,18 @@ def measure(board="an385", native=False, samples=100, cells=CELLS, src=None):
             alloc[f[1]] = int(f[5])
         elif f[0] == "PART":
             parts[f[1]] = int(f[2])
+        elif f[0] == "FAIL":
+            fail[f[1]] = f[2]
         elif f[0] == "PALLOC":
             palloc[f[1]] = int(f[2])
     big = str(max(cells))
+    breakdown_n = int(parts.pop("cells", 0))
     a16 = alloc[big]
-    if a16 < 0 and alloc.get("8", -1) >= 0 and alloc.get("4", -1) >= 0:  # one frame needs more than the free heap: the straight line through 4 and 8 cells, said so
-        a16 = alloc["8"] + (alloc["8"] - alloc["4"]) * (int(big) - 8) // 4
+    # one frame needs more than the free heap: the straight line through the two largest sizes measured, said so
+    known = sorted(int(k) for k, v in alloc.items() if v >= 0)
+    if a16 < 0 and len(known) >= 2:
+        lo, hi = known[-2], known[-1]
+        a16 = alloc[str(hi)] + (alloc[str(hi)] - alloc[str(lo)]) * (int(big) - hi) // (hi - lo)
     return {
         "instructions_per_sample": ips,
         "heap_free_16s": free[big][0],
@@ -178,8 +221,9 @@ def measure(board="an385", native=False, samples=100, cells=CELLS, src=None):
         "alloc_per_sample_by_cells": alloc,
         "alloc_16s_extrapolated": alloc[big] < 0,
         "parts_16s": parts,
-        "breakdown_cells": max(int(k) for k, v in ips.items() if v >= 0),
+        "breakdown_cells": breakdown_n,
         "alloc_parts_8s": palloc,
+        "memory_error_in": fail,
         "board": board,
         "image": "native hot modules (armv7m)" if native else "bytecode",
         "samples": samples,
@@ -205,11 +249,13 @@ def main(argv=None):
     print("firmware tick on %s (%s), %d SAMPLE frames per size, qemu -icount shift=0" % (r["board"], r["image"], r["samples"]))
     print("%6s %14s   (target: 16 cells <= 2,000,000)" % ("cells", "instr/SAMPLE"))
     for n, v in r["instructions_per_sample"].items():
-        print("%6s %14s" % (n, format(v, ",") if v >= 0 else "MemoryError: the string does not fit"))
+        print("%6s %14s" % (n, format(v, ",") if v >= 0 else "MemoryError (in its %s): the string does not fit"
+                            % r["memory_error_in"].get(n, "?")))
     print("heap free with 16 cells: %s B configured, %s B after the samples (target >= 81,920)"
           % (format(r["heap_free_16s"], ","), format(r["heap_free_16s_after"], ",")))
     print("allocated per 16-cell SAMPLE: %s B%s (target <= 2,048); by cells: %s" % (
-        format(r["alloc_per_sample_bytes"], ","), " (more than the free heap: extrapolated from 4 and 8 cells)"
+        format(r["alloc_per_sample_bytes"], ","),
+        " (more than the free heap: extrapolated from the two largest sizes measured)"
         if r["alloc_16s_extrapolated"] else "", r["alloc_per_sample_by_cells"]))
     print("where a %d-cell SAMPLE frame's instructions go:" % r["breakdown_cells"])
     parts = dict(r["parts_16s"])
@@ -224,6 +270,8 @@ def main(argv=None):
                                                   free / max(1, r["alloc_per_sample_bytes"]))))
     print("where an 8-cell SAMPLE frame's heap allocations go (bytes per frame, gc off):")
     pa = r["alloc_parts_8s"]
+    if "MemoryError" in pa:
+        print("  (not measured: one 8-cell frame with the collector off needs more than the free heap)")
     for k, v in sorted(pa.items(), key=lambda kv: -kv[1]):
         print("  %-28s %12s  %5.1f %%" % (k, format(v, ","), 100.0 * v / max(1, pa.get("whole-frame", 1))))
     return 0

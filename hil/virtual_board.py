@@ -38,9 +38,10 @@ def micropython_command() -> str:
 
 
 class VirtualBoard:
-    # 384k: the source tree compiles in the heap it runs in; with the safety layer (docs/safety.md) and the
-    # estimator's offset state the demo's 8 cells need 352k that way (the flashed .mpy image's figure, 272k:
-    # tests/test_virtual_board.py; the heap budget is open work, docs/boards.md)
+    # 384k: the source tree compiles in the heap it runs in. 8 cells (the demo's) ran 200 samples in 320k that way
+    # with the tick budget's changes (docs/boards.md; main before them: 336k), but flashing a running board over
+    # its REPL (tests/test_flash.py: main's objects still live while the next image is copied and imported) needs
+    # more: the default stays. The flashed .mpy image's figure, 272k: tests/test_virtual_board.py
     def __init__(self, heapsize: str | None = "384k", root: Path = FIRMWARE, repl: bool = False,
                  data_dir: Path | None = None, key: bool = True):
         """root: the board's filesystem, main.py and the bms package (the source tree, or a build of .mpy files

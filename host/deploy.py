@@ -44,7 +44,7 @@ def check_board_abi(impl_mpy: int) -> None:
 
 # the modules that run every sample, compiled to machine code when the board's architecture is known (flash asks the
 # board): the speed benches measure this form (bench/firmware_tick.py, bench/estimator_speed.py)
-HOT_MODULES = ("bms/est/joseph.py", "bms/est/model.py", "bms/est/kalman.py", "bms/est/ekf.py")
+HOT_MODULES = ("bms/est/fast.py", "bms/est/joseph.py", "bms/est/model.py", "bms/est/kalman.py", "bms/est/ekf.py")
 
 
 def _compile(src: Path, out: str, arch: str | None = None) -> None:

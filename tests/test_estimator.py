@@ -204,3 +204,50 @@ def test_voltage_right_after_a_load_is_expected_to_be_off():
         nis.append(probe.nis)
     after_load, after_rest = nis
     assert after_rest > 8.0 and after_load < 0.5 * after_rest, nis
+
+
+def _loop_core():
+    # bms.est.joseph as the micro:bit runs it: a fresh copy of the module, its loops not replaced by bms.est.fast
+    import importlib.util
+
+    from bms.est import joseph
+
+    spec = importlib.util.spec_from_file_location("joseph_loops", joseph.__file__)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+class _Filter:
+    def __init__(self, rng, big):
+        a = rng.normal(size=(4, 4)) * (3.0 if big else 0.05)
+        self.P = [float(v) for v in (a @ a.T + np.diag([1e-9, 1e-11, 1e-9, 1e-7])).ravel()]  # SPD, some beyond caps
+        self.x = [float(v) for v in rng.normal(size=4) * (3.0 if big else 0.3)]
+        self.d = [1.0, float(rng.uniform(0.5, 1.0)), float(rng.uniform(0.5, 1.0)), 1.0]  # as bms.est.model.f writes
+        self.c = [float(rng.normal() * 1e-3), 0.0, 0.0, 0.0]
+        self.q = tuple(float(v) for v in rng.uniform(1e-9, 1e-5, size=5))
+        self.x_hi = (1.02, 0.2, 1.0, 4.0)
+        self.K = [0.0] * 4
+        self.U = [0.0] * 4
+
+
+def test_the_unrolled_covariance_algebra_gives_the_loops_numbers():
+    # bms.est.fast (what the firmware runs) against bms.est.joseph's loops (what the micro:bit runs): the same P,
+    # x, K to the bit, through predict, the voltage update (consider state), the offset and SoC updates, and the
+    # bounds (floors and caps)
+    from bms.est import fast
+
+    ref = _loop_core()
+    rng = np.random.default_rng(17)
+    for trial in range(400):
+        seed = rng.integers(1 << 30)
+        a, b = (_Filter(np.random.default_rng(seed), trial % 3 == 0) for _ in range(2))
+        dt, ds = float(rng.uniform(0.0, 10.0)), float(rng.normal() * 1e-3)
+        ref.predict_cov(a, dt, ds)
+        fast.predict_cov(b, dt, ds)
+        assert a.P == b.P and a.x == b.x
+        for H, n in (([float(rng.normal()), 1.0, float(rng.normal() * 0.05), 0.0], 3), ((0.0, 0.0, 0.0, 1.0), 4),
+                     ((1.0, 0.0, 0.0, 0.0), 4)):
+            y, r = float(rng.normal() * 0.01), float(rng.uniform(1e-7, 1e-3))
+            assert ref.update(a, y, r, H, n) == fast.update(b, y, r, H, n)
+            assert a.P == b.P and a.x == b.x and a.K == b.K

@@ -77,9 +77,6 @@ def test_twelve_cells_configure_and_run_on_140k(link):
     _run_string(link, 12)
 
 
-@pytest.mark.xfail(strict=True, reason="since the safety layer and the detector split merged (main b9276a7), a "
-                   "16-cell string runs out of the M3's 140 KB heap at its 5th sample (stats mem_errors 1, no "
-                   "ESTIMATE): docs/boards.md, the tick budget")
 def test_sixteen_cells_configure_and_run_on_140k(link):
     _run_string(link, 16)
 

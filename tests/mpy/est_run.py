@@ -21,7 +21,7 @@ def run(n=3000, every=100, name="nvp-mg-naf"):
     for k, (dt, i, v, t, _) in enumerate(seq):
         est.update(dt, i, v, t)
         if k % every == every - 1:
-            vals = [est.soc, est.soc_sigma, est.q_ah, est.q_sigma_ah, est.v_pred, est.innov, est.nis] + est.ekf.P
+            vals = [est.soc, est.soc_sigma, est.q_ah, est.q_sigma_ah, est.v_pred, est.innov, est.nis] + list(est.ekf.P)
             lines.append("%d %d %s" % (k, est.n_rejected, " ".join(hexf(a) for a in vals)))
     return lines
 

@@ -7,6 +7,7 @@ import gc
 from bms.comm import protocol as pr
 from bms.comm.auth import AuthError
 from bms.compat import isfinite, ticks_diff, ticks_ms
+from bms.config import free_modules as free_config_modules
 
 MAX_DOC = 8192  # largest configuration document (a cell file) staged
 REPL = "repl"  # serve() returns this after an authenticated TO_REPL (else None at end of stream)
@@ -59,6 +60,7 @@ def _config(bms, session, payload):
     bms.persist()  # the counter moved: a reset must not reopen it to replay
     session.doc = None
     bms.configure(n, bytes(doc), soc0 if isfinite(soc0) else None, None, soc0_sigma if isfinite(soc0_sigma) else None)
+    free_config_modules()  # the parsers and presets, until the next CONFIG: heap a 16-cell string needs
 
 
 def publish(bms, seq, send):

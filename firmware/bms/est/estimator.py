@@ -30,13 +30,17 @@ Extras (for detectors and diagnostics):
 Inputs are assumed finite (the caller rejects NaN/inf); absurd finite values are clipped to sensor
 ranges (|i| <= I_ABS_MAX, 0 <= v <= V_ABS_MAX, 0 <= dt <= DT_MAX) so that update never raises.
 """
+from array import array
 from math import sqrt
 
-from bms.config.constants import I_NEAR_REST_C, I_REST_C
-from bms.est.capacity import CapacityEstimator
-from bms.config.cell import validate
-from bms.est.ekf import SocEkf
-from bms.est.joseph import clamp
+from bms.est import fast
+
+fast.install()  # the covariance algebra unrolled (bms.est.fast) in place of the micro:bit core's loops
+
+from bms.config.constants import I_NEAR_REST_C, I_REST_C  # noqa: E402
+from bms.est.capacity import CapacityEstimator  # noqa: E402
+from bms.est.ekf import SocEkf  # noqa: E402
+from bms.est.joseph import clamp  # noqa: E402
 
 I_ABS_MAX = 10000.0
 V_ABS_MAX = 100.0
@@ -49,6 +53,7 @@ REST_SMOOTH_S = 10.0  # smoothing of the rest voltage (sensor noise)
 E_OFFSET = (0.0, 0.0, 0.0, 1.0)  # H of the offset pseudo-measurement (in units of its prior sigma)
 E_SOC = (1.0, 0.0, 0.0, 0.0)  # H of an SoC read from the OCV
 READ_MAX_SIGMA = 0.05  # an OCV reading wider than this cannot place SoC
+TYPECODE = "d" if 1.0 + 1e-9 != 1.0 else "f"  # float32 where the port's floats are (exact there)
 READ_MIN_VAR = 0.01  # SoC variance (sigma 0.1) above which an SoC read from the OCV helps the EKF off the plateau
 
 
@@ -71,6 +76,8 @@ def _clip(x, lo, hi):
 
 class CellEstimator:
     def __init__(self, p, soc0=None, soc0_sigma=None):
+        from bms.config.cell import validate  # not held at module level: a board frees it after configuring
+
         validate(p)
         var = None
         if soc0 is not None:
@@ -81,6 +88,11 @@ class CellEstimator:
             var = sd * sd
         self.p = p
         self.ekf = SocEkf(p, soc0, var)
+        for name in ("x", "P", "d", "c", "H", "K", "U"):
+            # unboxed floats: a list keeps a float object per entry, a new one at every write, and a 16-cell
+            # string's ~500 of them a tick scatter through the heap until a frame's buffer finds no room
+            # (docs/boards.md, the tick budget)
+            setattr(self.ekf, name, array(TYPECODE, getattr(self.ekf, name)))
         self.model = self.ekf.m
         self.cap = CapacityEstimator(p)
         self._need_init = soc0 is None
@@ -300,19 +312,55 @@ class CellEstimator:
         self._reseeded = True
 
     def _publish(self):
+        # what every tick reads (the detectors, ESTIMATE); the rest are properties read from the filter (the state
+        # only moves inside update, bridge_gap and restore, which end here): per cell a board keeps no copies and
+        # copies nothing per tick (docs/boards.md, the tick budget)
         e = self.ekf
         self.soc = min(e.x[0], 1.0)  # the state may sit slightly above 1 (bms.est.joseph.SOC_MAX)
         self.soc_sigma = sqrt(e.P[0] + self.var_sys)
-        self.i_offset_a = e.x[3] * e.m.sb
-        self.i_offset_sigma_a = sqrt(e.P[15]) * e.m.sb
         self.q_ah = self.cap.q_ah
-        self.q_sigma_ah = self.cap.q_sigma_ah
-        self.v_pred = e.v_pred
-        self.innov = self.y = e.y
-        self.S = e.S
-        self.r_scale = e.r_scale
-        self.nis = e.nis
-        self.n_rejected = e.n_rejected
+
+    @property
+    def i_offset_a(self):
+        e = self.ekf
+        return e.x[3] * e.m.sb
+
+    @property
+    def i_offset_sigma_a(self):
+        e = self.ekf
+        return sqrt(e.P[15]) * e.m.sb
+
+    @property
+    def q_sigma_ah(self):
+        return self.cap.q_sigma_ah
+
+    @property
+    def v_pred(self):
+        return self.ekf.v_pred
+
+    @property
+    def innov(self):
+        return self.ekf.y
+
+    @property
+    def y(self):
+        return self.ekf.y
+
+    @property
+    def S(self):
+        return self.ekf.S
+
+    @property
+    def r_scale(self):
+        return self.ekf.r_scale
+
+    @property
+    def nis(self):
+        return self.ekf.nis
+
+    @property
+    def n_rejected(self):
+        return self.ekf.n_rejected
 
     @property
     def v1(self):

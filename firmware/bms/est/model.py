@@ -24,10 +24,14 @@ class CellModel:
         self.sb = p["cap_i_offset_sigma_a"] + 1e-9
         self.s0sq = p["plateau_slope_v"] ** 2 + 1e-12
         self.k = 0
+        self._t_c = None  # the temperature at() last set (its exp() are kept until it changes)
         self.at(25.0)
 
     def at(self, t_c):
         # Sets r0, r1, tau1 for temperature t_c (clipped to -40..80 C for the Arrhenius law).
+        if t_c == self._t_c:
+            return
+        self._t_c = t_c
         d = 1 / (min(max(t_c, -40.0), 80.0) + 273.15) - 1 / 298.15
         self.r0 = self.r25[0] * exp(self.ea[0] * d)
         f1 = exp(self.ea[1] * d)
