@@ -15,7 +15,8 @@ What is taken from where (docs/cells.md has the reasoning):
   R0               the voltage step over the current step at every sampled step (median)
   RC pairs         least squares (scipy) of the whole recording's voltage with the OCV table, R0 and one or two RC
                    pairs; two only when the one pair the firmware reduces them to fits better (RMS of each printed)
-  noise            sigma_v from the residual at rest, sigma_v_per_a from the residual's growth with current
+  noise            sigma_v from the residual at rest, sigma_v_per_a from the residual's growth with current; the
+                   residual's correlation time is printed (not written: see docs/cells.md, "what the fit cannot do")
   limits           the recorded voltage range (a margin beyond it), currents of at least C/2 charge and 2C discharge:
                    put the datasheet's in the file where they differ
 Per temperature the resistances go into the file as tables; the file's loader fits the Arrhenius law (with one
@@ -285,6 +286,27 @@ def _choose_rc(f: RecFit, log=print) -> tuple:
     return r0_1, rcs_1, vm_1
 
 
+R_CORR_MAX_S = 3600.0
+
+
+def _corr_time(t: np.ndarray, r: np.ndarray, dt_s: float = 10.0) -> float:
+    """The residual's correlation time [s]: the integral of its autocorrelation up to the first zero crossing (on a
+    uniform dt_s grid): voltage samples closer than this repeat one model error rather than bring news."""
+    tg = np.arange(t[0], t[-1], dt_s)
+    if len(tg) < 16:
+        return 0.0
+    rg = np.interp(tg, t, r)
+    rg = rg - rg.mean()
+    n = len(rg)
+    fx = np.fft.rfft(rg, 2 * n)
+    ac = np.fft.irfft(fx * np.conj(fx))[:n]
+    if ac[0] <= 0.0:
+        return 0.0
+    ac = ac / ac[0]
+    z = int(np.argmax(ac <= 0.0)) or n
+    return float(min(np.sum(ac[:z]) * dt_s, R_CORR_MAX_S))
+
+
 def _grid(socs, min_step: float = 0.01) -> np.ndarray:
     """SoC breakpoints 0..1 from the points' SoCs, at least min_step apart, 0 and 1 included."""
     s = np.unique(np.round(np.clip(np.concatenate([[0.0], socs, [1.0]]), 0.0, 1.0), 3))
@@ -444,6 +466,9 @@ def fit(recs: list[Recording], capacity_ah: float | None = None, name: str = "fi
     sigma_v = max(float(np.sqrt(np.mean(rr ** 2))) if len(rr) else 0.005, 0.001)
     extra = float(np.mean(rl ** 2) - sigma_v ** 2) if len(rl) else 0.0
     sigma_v_per_a = math.sqrt(max(extra, 0.0) / max(float(np.mean(il ** 2)), 1e-12)) if len(il) else 0.0
+    r_corr_s = float(np.mean([_corr_time(f.rec.t_s, f.v_model - f.rec.v.mean(axis=1)) for f in fits]))
+    log("model error: sigma_v %.3g V at rest, %.3g V/A under load, correlation time %.0f s" % (
+        sigma_v, sigma_v_per_a, r_corr_s))
     offset = max(abs(f.offset_a) for f in fits)
     offset_sigma = max(offset, capacity_ah / 1000.0)
     # resistance tables per temperature
