@@ -2,7 +2,8 @@
 
 What is taken from where (docs/cells.md has the reasoning):
   current offset   the mean recorded current while the cell rests (|i| < C/50 for 10 min or more) is the sensor's
-                   offset: it is taken out before any charge is counted, and written as the sensor's offset bound
+                   offset: it is taken out before any charge is counted, and written as the sensor's offset bound;
+                   its spread there is the sensor's noise (estimator.i_noise_sigma_a: what zero current looks like)
   capacity         the charge between the fullest and the emptiest point of the recordings when they span full to
                    empty (first rest at the top, a low-rate discharge to the cut-off), else --capacity-ah
   OCV              the end of every rest of 10 min or more, its relaxation tail extrapolated (v_inf + a*exp(-t/tau)
@@ -71,6 +72,13 @@ def _rest_offset(rec: Recording, segs: list[Segment]) -> float:
     """The current sensor's offset: the recorded current's mean over long rests (the cell carries none)."""
     vals = [rec.i_a[s.k0:s.k1] for s in segs if s.kind == "rest" and rec.t_s[s.k1 - 1] - rec.t_s[s.k0] >= REST_MIN_S]
     return float(np.mean(np.concatenate(vals))) if vals else 0.0
+
+
+def _rest_noise(rec: Recording, segs: list[Segment]) -> float:
+    """The current sensor's noise [A]: the recorded current's spread over long rests (the cell carries none)."""
+    vals = [rec.i_a[s.k0:s.k1] - np.mean(rec.i_a[s.k0:s.k1]) for s in segs
+            if s.kind == "rest" and rec.t_s[s.k1 - 1] - rec.t_s[s.k0] >= REST_MIN_S]
+    return float(np.std(np.concatenate(vals))) if vals else 0.0
 
 
 def _charge_ah(rec: Recording, offset_a: float) -> np.ndarray:
@@ -469,6 +477,9 @@ def fit(recs: list[Recording], capacity_ah: float | None = None, name: str = "fi
     r_corr_s = float(np.mean([_corr_time(f.rec.t_s, f.v_model - f.rec.v.mean(axis=1)) for f in fits]))
     log("model error: sigma_v %.3g V at rest, %.3g V/A under load, correlation time %.0f s" % (
         sigma_v, sigma_v_per_a, r_corr_s))
+    # the sensor's noise sets what the estimator takes for zero current (its offset calibration): the default
+    # (5 mA) would call every current of a coin cell zero
+    i_noise = max(max(_rest_noise(f.rec, f.segs) for f in fits), capacity_ah * 1e-5)
     offset = max(abs(f.offset_a) for f in fits)
     offset_sigma = max(offset, capacity_ah / 1000.0)
     # resistance tables per temperature
@@ -512,6 +523,7 @@ def fit(recs: list[Recording], capacity_ah: float | None = None, name: str = "fi
         "noise": {"sigma_v": round(sigma_v, 5), "sigma_v_per_a": round(sigma_v_per_a, 5),
                   "q_soc_per_s": float("%.3g" % ((offset_sigma / capacity_ah) ** 2 / 3600.0))},
         "current_sensor": {"offset_sigma_a": float("%.3g" % offset_sigma)},
+        "estimator": {"i_noise_sigma_a": float("%.3g" % i_noise)},
         "limits": {"v_min": round(float(np.min(v_all)) - 0.05, 3), "v_max": round(float(np.max(v_all)) + 0.02, 3),
                    "i_chg_max_a": float("%.3g" % (0.999 * max(float(np.max(i_all)), 0.5 * capacity_ah))),
                    "i_dis_max_a": float("%.3g" % (0.999 * max(-float(np.min(i_all)), 2.0 * capacity_ah)))},
