@@ -9,6 +9,7 @@ from bms.core import events as ev
 from bms.comm import protocol as pr
 from bms.comm.auth import Auth, Hmac, config_requests
 from bms.comm.service import Session, serve
+from bms.core import state as sm
 from bms.core.app import GOOD_SAMPLES_TO_TRUST, Bms
 
 REST_V = 3.40  # on the NVP plateau
@@ -45,6 +46,28 @@ def test_untrusted_cell_voltage_fails_safe_and_recovers(bad):
         t += 1000
         assert not bms.on_sample(t, 0.0, [REST_V] * 2, [25.0] * 2) & pr.FLAG_CHARGE_ALLOWED
     assert bms.on_sample(t + 1000, 0.0, [REST_V] * 2, [25.0] * 2) & pr.FLAG_CHARGE_ALLOWED
+
+
+def test_a_cell_collapsing_continuously_is_read_and_latches_the_floor_but_a_step_to_zero_is_an_open_wire():
+    # an anode-free cell stripped by a short falls through 0.5 V slowly; an open sense wire jumps there
+    collapsing = Bms(n_cells=2)
+    t = feed_rest(collapsing, 3, n_cells=2)
+    for v in (1.6, 1.4, 1.1, 0.8, 0.55, 0.45, 0.3, 0.2):
+        t += 1000
+        collapsing.on_sample(t, 0.0, [REST_V, v], [25.0, 25.0])
+        assert ev.OPEN_WIRE not in kinds(collapsing), v
+    assert collapsing.stats[pr.STAT_NAMES.index("samples_rejected")] == 0
+    assert collapsing.state == sm.FAULT and not collapsing.flags & pr.FLAG_CHARGE_ALLOWED
+    assert collapsing.estimators[1].soc < 0.05  # the estimator read the empty cell
+    stepped = Bms(n_cells=2)
+    t = feed_rest(stepped, 3, n_cells=2)
+    stepped.on_sample(t + 1000, 0.0, [REST_V, 0.2], [25.0, 25.0])
+    assert kinds(stepped) == [ev.OPEN_WIRE]
+    stepped.on_sample(t + 2000, 0.0, [REST_V, 0.2], [25.0, 25.0])  # still a step from the last plausible 3.4 V
+    assert stepped.stats[pr.STAT_NAMES.index("samples_rejected")] == 2
+    first = Bms(n_cells=1)  # no history: a first reading near 0 V is not trusted
+    first.on_sample(1000, 0.0, [0.1], [25.0])
+    assert kinds(first) == [ev.OPEN_WIRE]
 
 
 def test_nan_current_or_temperature_fails_safe():

@@ -54,9 +54,6 @@ def test_soft_short_of_c200_found_in_the_first_rest_and_twin_quiet():
     assert first < 6000.0  # at the end of the first rest (charge ~1 h + 30 min rest)
 
 
-@pytest.mark.xfail(strict=True, reason="regression since the safety layer: the shorted cell collapses below the 0.5 V "
-                   "plausibility floor in the rest after a discharge, the app holds those samples as an open wire and "
-                   "no charge balance spans the hold (docs/detectors.md, 'Known regression')")
 def test_soft_short_on_nvp_found_by_the_cycle_charge_balance_alone_and_twin_quiet():
     """NVP: the leak is checked by charge needed vs charge delivered over a whole cycle (between the relaxed-OCV
     anchors at the string's cut-offs), with the late-rest voltage fit switched off (no OCV slope is steep enough

@@ -6,7 +6,7 @@
 I_REST_C = 0.01
 I_NEAR_REST_C = 0.05
 
-T_MIN_CHARGE_C = -10.0  # no charging below (the detectors' charge limit; the protections should read it too)
+T_MIN_CHARGE_C = -10.0  # no charging below (the protections' trip and the detectors' charge limit)
 
 # physics
 K_BOLTZMANN_EV = 8.617e-5  # eV/K

@@ -6,6 +6,7 @@ import gc
 
 from bms.comm import protocol as pr
 from bms.compat import isfinite
+from bms.config.constants import I_REST_C
 from bms.core import diag as dg
 from bms.core import events as ev
 from bms.core import floor as fl
@@ -265,7 +266,7 @@ class Bms:
     def _flow(self, i_a):
         """The state machine's current conditions: charging, discharging, a balancing resistor on."""
         cond = 0
-        i_rest = 0.01 * self.estimators[0].q_ah
+        i_rest = I_REST_C * self.estimators[0].q_ah
         if i_a > i_rest:
             cond |= sm.C_CHARGING
         elif i_a < -i_rest:

@@ -4,7 +4,8 @@
 #
 #   kind                  channel            action
 #   SENSOR_INVALID        cell / temp / I    HOLD   NaN or inf
-#   OPEN_WIRE             cell               HOLD   voltage outside V_PLAUSIBLE
+#   OPEN_WIRE             cell               HOLD   voltage outside V_PLAUSIBLE, or below it by a step (a collapsed
+#                                                   cell gets there continuously: it is read, and the floor latches)
 #   SENSOR_IMPLAUSIBLE    temperature        HOLD   outside T_PLAUSIBLE
 #   SENSOR_MISSING        temp / cell        HOLD   no temperature (never a default 25 degC), wrong count
 #   CURRENT_RANGE         current            HOLD   |i| beyond the sensor's range
@@ -21,6 +22,11 @@ from bms.core import events as ev
 from bms.core import floor as fl
 
 V_PLAUSIBLE_MIN = 0.5  # an open sense wire reads ~0 V (or floats)
+# An anode-free cell that a short has stripped reads 0-0.5 V, and a string can drive it a little negative: a
+# reading there is a collapsed cell when the cell got there continuously (within DV_CONTINUOUS_V of its last
+# plausible reading); a step into it from a normal voltage is an open wire. Either way the floor latches FAULT.
+V_COLLAPSED_MIN = -0.5
+DV_CONTINUOUS_V = 0.5
 V_PLAUSIBLE_MAX = 5.5
 T_PLAUSIBLE_MIN = -50.0
 T_PLAUSIBLE_MAX = 125.0
@@ -67,7 +73,7 @@ class Diag:
         self.i_range_neg = -self.i_range
         self.i_flow_neg = -self.i_flow_a
         self.stuck_ms = int(st["stuck_s"] * 1000)
-        self.v_ref = [0.0] * n_cells  # a list: reading it back boxes no float (an array would)
+        self.v_ref = [-9.0] * n_cells  # the last plausible reading (none yet); a list: reading it back boxes no float
         self.v_still_ms = [0] * n_cells
         self.i_ref = 0.0
         self.i_still_ms = 0
@@ -122,7 +128,7 @@ class Diag:
             return self._found(ev.CURRENT_RANGE if isfinite(i_a) else ev.SENSOR_INVALID, ev.CH_CURRENT, i_a)
         for k in range(n):
             v = v_cell[k]
-            if not V_PLAUSIBLE_MIN <= v <= V_PLAUSIBLE_MAX:
+            if not V_PLAUSIBLE_MIN <= v <= V_PLAUSIBLE_MAX and not self._collapsed(k, v):
                 return self._found(ev.OPEN_WIRE if isfinite(v) else ev.SENSOR_INVALID, k, v)
         for k in range(len(t_c)):
             t = t_c[k]
@@ -154,6 +160,10 @@ class Diag:
         if bad >= 0:
             return self._found(ev.SENSOR_STUCK, bad, v_cell[bad])
         return 0
+
+    def _collapsed(self, k, v):
+        # v_ref starts far below the band: a first reading in the collapsed band has no history and is held as an open wire
+        return V_COLLAPSED_MIN <= v < V_PLAUSIBLE_MIN and -DV_CONTINUOUS_V <= v - self.v_ref[k] <= DV_CONTINUOUS_V
 
     def check_floor(self, dt_ms, i_a, v_cell, t_c):
         """FLOOR_BREACH (self.ch, self.x) once a reading has stood beyond the floor for floor_ms, else 0."""

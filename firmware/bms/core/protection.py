@@ -2,11 +2,11 @@
 # (release threshold) and a severity. A level is entered after its condition has held for `delay_ms`
 # and left once the value is back beyond limit -/+ hysteresis. CRITICAL entries switch charging (or
 # discharging) off; the others derate or only report.
+from bms.config.constants import T_MIN_CHARGE_C
 from bms.core import events as ev
 
-# Charging sodium metal this cold plates dendrites at any useful current (critical current density
+# Charging sodium metal below T_MIN_CHARGE_C plates dendrites at any useful current (critical current density
 # ~0.35x its 25 degC value at -20 degC, cell-physics.md); the detectors derate above it, this stops it.
-T_MIN_CHARGE_C = -10.0
 
 TAPER_V = 0.05  # current derating band at the voltage limits [V]
 

@@ -32,6 +32,7 @@ ranges (|i| <= I_ABS_MAX, 0 <= v <= V_ABS_MAX, 0 <= dt <= DT_MAX) so that update
 """
 from math import sqrt
 
+from bms.config.constants import I_NEAR_REST_C, I_REST_C
 from bms.est.capacity import CapacityEstimator
 from bms.config.cell import validate
 from bms.est.ekf import SocEkf
@@ -130,7 +131,7 @@ class CellEstimator:
         if self.zero_s >= ZERO_MIN_S:
             e.update((i_a - b) / sb, self.r_zero / (sb * sb), E_OFFSET)
             b = x[3] * sb
-        if abs(i_a - b) <= 0.01 * q:
+        if abs(i_a - b) <= I_REST_C * q:
             self.rest_s += dt_s
             self._rest_tick(dt_s, v_cell, t_c)
         else:
@@ -175,7 +176,7 @@ class CellEstimator:
         if ok and h0 != 0.0:
             sd = self._ocv_spread(self.model.ocv_slope(e.x[0], t_c)[0], self.y_mean * self.y_mean, t_c)
             self._sys_toward(e.K[0] * h0, sd * sd)
-        elif h0 == 0.0 and e.P[0] > READ_MIN_VAR and abs(i_c) <= 0.05 * self.cap.q_ah:
+        elif h0 == 0.0 and e.P[0] > READ_MIN_VAR and abs(i_c) <= I_NEAR_REST_C * self.cap.q_ah:
             self._read_soc(i_c, v_cell, t_c)
 
     def bridge_gap(self, dt_s, i_sigma_a=None):
