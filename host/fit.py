@@ -2,19 +2,22 @@
 
 What is taken from where (docs/cells.md has the reasoning):
   current offset   the mean recorded current while the cell rests (|i| < C/50 for 10 min or more) is the sensor's
-                   offset: it is taken out before any charge is counted, and written as the sensor's offset bound
+                   offset: it is taken out before any charge is counted, and written as the sensor's offset bound;
+                   its spread there is the sensor's noise (estimator.i_noise_sigma_a: what zero current looks like)
   capacity         the charge between the fullest and the emptiest point of the recordings when they span full to
                    empty (first rest at the top, a low-rate discharge to the cut-off), else --capacity-ah
   OCV              the end of every rest of 10 min or more, its relaxation tail extrapolated (v_inf + a*exp(-t/tau)
-                   over the rest's second half); low-rate (<= C/10) stretches where no rest is near, corrected by
-                   their overpotential as the rests at their ends measure it; one table per temperature (dOCV/dT
-                   and the 25 degC table follow)
+                   over the rest's second half); inside every constant-current stretch ending in a rest, a point per
+                   1 % SoC, corrected by the overpotential measured at its ends (this resolves knees between rests);
+                   the temperatures' points pooled into one shape, shifted by dOCV/dT where the settled rests
+                   resolve it (else 0; bounded to 0.5 mV/K)
   hysteresis       half the gap between rests reached by charging and by discharging at the same SoC (0 when the
                    recordings approach every rest from one side)
   R0               the voltage step over the current step at every sampled step (median)
   RC pairs         least squares (scipy) of the whole recording's voltage with the OCV table, R0 and one or two RC
-                   pairs; two only when they fit clearly better
-  noise            sigma_v from the residual at rest, sigma_v_per_a from the residual's growth with current
+                   pairs; two only when the one pair the firmware reduces them to fits better (RMS of each printed)
+  noise            sigma_v from the residual at rest, sigma_v_per_a from the residual's growth with current; the
+                   residual's correlation time is printed (not written: see docs/cells.md, "what the fit cannot do")
   limits           the recorded voltage range (a margin beyond it), currents of at least C/2 charge and 2C discharge:
                    put the datasheet's in the file where they differ
 Per temperature the resistances go into the file as tables; the file's loader fits the Arrhenius law (with one
@@ -69,6 +72,13 @@ def _rest_offset(rec: Recording, segs: list[Segment]) -> float:
     """The current sensor's offset: the recorded current's mean over long rests (the cell carries none)."""
     vals = [rec.i_a[s.k0:s.k1] for s in segs if s.kind == "rest" and rec.t_s[s.k1 - 1] - rec.t_s[s.k0] >= REST_MIN_S]
     return float(np.mean(np.concatenate(vals))) if vals else 0.0
+
+
+def _rest_noise(rec: Recording, segs: list[Segment]) -> float:
+    """The current sensor's noise [A]: the recorded current's spread over long rests (the cell carries none)."""
+    vals = [rec.i_a[s.k0:s.k1] - np.mean(rec.i_a[s.k0:s.k1]) for s in segs
+            if s.kind == "rest" and rec.t_s[s.k1 - 1] - rec.t_s[s.k0] >= REST_MIN_S]
+    return float(np.std(np.concatenate(vals))) if vals else 0.0
 
 
 def _charge_ah(rec: Recording, offset_a: float) -> np.ndarray:
@@ -137,7 +147,8 @@ class RecFit:
     offset_a: float
     q: np.ndarray  # charge in [A h]
     segs: list
-    rest_pts: list  # (soc, v_ocv, direction +1 after charge / -1 after discharge)
+    rest_pts: list  # (soc, v_ocv, direction +1 after charge / -1 after discharge, |tail extrapolation| [V])
+    points: list | None = None  # every OCV point (rests and stretches) of the last pass: (soc, v_ocv)
     soc: np.ndarray | None = None
     r0: float = 0.0
     rcs: tuple = ()
@@ -158,7 +169,8 @@ def _rest_points(rf: RecFit, soc: np.ndarray) -> list:
         if t[-1] - t[0] < REST_MIN_S:
             continue
         v = rec.v[s.k0:s.k1].mean(axis=1)
-        pts.append((float(soc[s.k1 - 1]), _tail(t, v), prev_dir))
+        v_inf = _tail(t, v)
+        pts.append((float(soc[s.k1 - 1]), v_inf, prev_dir, abs(v_inf - float(v[-1]))))
     return pts
 
 
@@ -177,33 +189,59 @@ def _r0_steps(rec: Recording, q_ah: float) -> float:
     return float(np.median(r))
 
 
-def _low_rate_points(f: RecFit, pts: list) -> list:
-    """OCV points from low-rate stretches of 30 min or more, where no rest point is within 4 % SoC. The stretch's
-    overpotential is known at its ends: at the end from the rest that follows (its extrapolated OCV minus the last
-    loaded voltage), at the start from the rest table when the start lies inside it, else as at the end; in
-    between it is interpolated in SoC (a low-rate overpotential is mostly diffusion, a slow function of SoC)."""
+STRETCH_SETTLE_S = 120.0  # a stretch's first seconds carry the fast RC transient: no OCV point from them
+
+
+def _start_overpotential(f: RecFit, s: Segment, k_a: int, rest_soc, rest_v, v, eta_end: float) -> float:
+    """A stretch's overpotential STRETCH_SETTLE_S in: when it left a rest (a rest point within 1.5 % SoC of its
+    start), that rest's OCV carried to the SoC reached by the loaded voltage's own slope over the next
+    STRETCH_SETTLE_S (the rest table's linear interpolation would miss a knee right at the rest); else the end's.
+    (Measured on the PyBaMM bench: better than the end's overpotential throughout, or the interpolated table's.)"""
+    s0 = f.soc[s.k0]
+    j = int(np.argmin(np.abs(rest_soc - s0)))
+    if abs(rest_soc[j] - s0) > 0.015:
+        return eta_end
+    t = f.rec.t_s
+    k_b = min(s.k0 + int(np.searchsorted(t[s.k0:s.k1], t[k_a] + STRETCH_SETTLE_S)), s.k1 - 1)
+    ds = f.soc[k_b] - f.soc[k_a]
+    slope = (v[k_b] - v[k_a]) / ds if abs(ds) > 1e-6 else 0.0
+    return float(rest_v[j] + slope * (f.soc[k_a] - rest_soc[j]) - v[k_a])
+
+
+def _stretch_points(f: RecFit, pts: list) -> list:
+    """OCV points inside every constant-current stretch of 5 min or more that ends in a rest (the 10 % steps between
+    a characterisation's rests, a C/20 branch): the loaded voltage plus its overpotential, which is measured at the
+    stretch's two ends and interpolated in SoC between them (after the fast transient it is mostly charge transfer
+    and diffusion, slow functions of SoC): at the end from the rest that follows (its extrapolated OCV less the last
+    loaded voltage); at the start, STRETCH_SETTLE_S in, as _start_overpotential says. One point per 1 % SoC, none
+    within 0.5 % of a rest point: this is what resolves a knee between rests 10 % apart."""
     out = []
     segs = f.segs
     v = f.rec.v.mean(axis=1)
+    t = f.rec.t_s
     rest_soc = np.array(sorted(p[0] for p in pts))
     rest_v = np.array([p[1] for p in sorted(pts)])
     for n, s in enumerate(segs):
-        if s.kind != "low-rate" or f.rec.t_s[s.k1 - 1] - f.rec.t_s[s.k0] < 1800.0:
+        if s.kind == "rest" or t[s.k1 - 1] - t[s.k0] < 300.0:
             continue
         nxt = segs[n + 1] if n + 1 < len(segs) else None
         end_pt = [p for p in f.rest_pts if nxt is not None and nxt.kind == "rest" and abs(p[0] - f.soc[nxt.k1 - 1]) < 1e-9]
         if not end_pt:
             continue
-        eta_end = end_pt[0][1] - v[s.k1 - 1]
-        s0 = f.soc[s.k0]
-        inside = len(rest_soc) >= 2 and rest_soc[0] <= s0 <= rest_soc[-1]
-        eta_start = float(np.interp(s0, rest_soc, rest_v)) - v[s.k0] if inside else eta_end
-        s1 = f.soc[s.k1 - 1]
-        for k in range(s.k0, s.k1, max((s.k1 - s.k0) // 50, 1)):
-            if min(abs(f.soc[k] - p[0]) for p in pts) <= 0.04:
+        k_end = s.k1 - 1
+        k_a = s.k0 + int(np.searchsorted(t[s.k0:s.k1], t[s.k0] + STRETCH_SETTLE_S))
+        eta_end = end_pt[0][1] - v[k_end]
+        s_a, s1 = f.soc[k_a], f.soc[k_end]
+        eta_a = _start_overpotential(f, s, k_a, rest_soc, rest_v, v, eta_end)
+        last = None
+        for k in range(k_a, s.k1):
+            if last is not None and abs(f.soc[k] - last) < 0.01:
                 continue
-            w = (f.soc[k] - s0) / (s1 - s0) if s1 != s0 else 1.0
-            out.append((float(f.soc[k]), float(v[k] + eta_start + w * (eta_end - eta_start))))
+            if np.min(np.abs(rest_soc - f.soc[k])) < 0.005:
+                continue
+            last = f.soc[k]
+            w = (f.soc[k] - s_a) / (s1 - s_a) if s1 != s_a else 1.0
+            out.append((float(f.soc[k]), float(v[k] + eta_a + w * (eta_end - eta_a))))
     return out
 
 
@@ -233,6 +271,50 @@ def _fit_rc(rf: RecFit, n_rc: int):
     return float(np.exp(res.x[0])), tuple(rcs), vm, float(np.sqrt(np.mean((vm - v) ** 2)))
 
 
+def _collapsed(rcs) -> tuple:
+    """The one RC pair the firmware runs for a file's pairs (bms.config.cellfile: R summed, tau R-weighted)."""
+    r1 = sum(r for r, _ in rcs)
+    return ((r1, sum(r * tau for r, tau in rcs) / r1),)
+
+
+def _choose_rc(f: RecFit, log=print) -> tuple:
+    """One or two RC pairs, chosen by the residual of the model the firmware will run: the estimator has one RC
+    state and reduces two pairs to one (_collapsed), so a second pair is written only where its reduction fits
+    better than the best single pair (it rarely does: the second pair's residual is printed for the record)."""
+    r0_1, rcs_1, vm_1, rms_1 = _fit_rc(f, 1)
+    r0_2, rcs_2, vm_2, rms_2 = _fit_rc(f, 2)
+    v = f.rec.v.mean(axis=1)
+    i = f.rec.i_a - f.offset_a
+    vm_c = ecm_voltage(f.rec.t_s, i, f.soc, f.ocv_soc, f.ocv_v, r0_2, _collapsed(rcs_2))
+    rms_c = float(np.sqrt(np.mean((vm_c - v) ** 2)))
+    log("%s: RMS %.1f mV with one RC pair, %.1f mV with two (%.1f mV as the firmware reduces them to one)"
+        % (Path(f.rec.path).name, 1000 * rms_1, 1000 * rms_2, 1000 * rms_c))
+    if rms_c < rms_1:
+        return r0_2, rcs_2, vm_c
+    return r0_1, rcs_1, vm_1
+
+
+R_CORR_MAX_S = 3600.0
+
+
+def _corr_time(t: np.ndarray, r: np.ndarray, dt_s: float = 10.0) -> float:
+    """The residual's correlation time [s]: the integral of its autocorrelation up to the first zero crossing (on a
+    uniform dt_s grid): voltage samples closer than this repeat one model error rather than bring news."""
+    tg = np.arange(t[0], t[-1], dt_s)
+    if len(tg) < 16:
+        return 0.0
+    rg = np.interp(tg, t, r)
+    rg = rg - rg.mean()
+    n = len(rg)
+    fx = np.fft.rfft(rg, 2 * n)
+    ac = np.fft.irfft(fx * np.conj(fx))[:n]
+    if ac[0] <= 0.0:
+        return 0.0
+    ac = ac / ac[0]
+    z = int(np.argmax(ac <= 0.0)) or n
+    return float(min(np.sum(ac[:z]) * dt_s, R_CORR_MAX_S))
+
+
 def _grid(socs, min_step: float = 0.01) -> np.ndarray:
     """SoC breakpoints 0..1 from the points' SoCs, at least min_step apart, 0 and 1 included."""
     s = np.unique(np.round(np.clip(np.concatenate([[0.0], socs, [1.0]]), 0.0, 1.0), 3))
@@ -258,6 +340,51 @@ def _ocv_table(points, grid):
     out[lo] = y[0] + (grid[lo] - s[0]) * (y[1] - y[0]) / (s[1] - s[0])
     out[hi] = y[-1] + (grid[hi] - s[-1]) * (y[-1] - y[-2]) / (s[-1] - s[-2])
     return _monotone(out)
+
+
+DOCV_DT_MAX = 5e-4  # |dOCV/dT| bound [V/K]: entropic coefficients of sodium and lithium cells are well inside it
+
+
+def _entropic(fits: list, temps: list, log=print) -> float:
+    """dOCV/dT [V/K] from settled rest points at different temperatures at nearly the same SoC (within 2 %): the
+    median of their slopes, kept only when the data resolve it (its size over twice its standard error) and its
+    sign agrees with most pairs; bounded to DOCV_DT_MAX. A rest that had not settled reads lower after a discharge
+    the colder it is (slower diffusion), which would pass for an entropic term: such points are left out."""
+    pts = [(p[0], p[1], f.t_c) for f in fits for p in f.rest_pts if p[3] <= 2e-3]
+    slopes = []
+    for s, v, tc in pts:
+        for s2, v2, tc2 in pts:
+            if tc2 > tc + 5.0 and abs(s2 - s) <= 0.02:
+                slopes.append((v2 - v) / (tc2 - tc))
+    if len(temps) < 2 or len(slopes) < 3:
+        log("dOCV/dT: not resolved (fewer than 3 settled rest pairs across temperatures): 0")
+        return 0.0
+    sl = np.array(slopes)
+    med = float(np.median(sl))
+    se = 1.253 * float(np.std(sl)) / math.sqrt(len(sl))
+    agree = float(np.mean(np.sign(sl) == np.sign(med)))
+    if abs(med) < 2.0 * se or agree < 0.75:
+        log("dOCV/dT: not resolved (%.3g mV/K +- %.2g from %d settled rest pairs, %.0f %% agree in sign): 0"
+            % (1000 * med, 1000 * se, len(sl), 100 * agree))
+        return 0.0
+    out = max(-DOCV_DT_MAX, min(DOCV_DT_MAX, med))
+    log("dOCV/dT: %.3g mV/K (+- %.2g, %d settled rest pairs)" % (1000 * out, 1000 * se, len(sl)))
+    return out
+
+
+def _pooled_tables(fits: list, temps: list, docv_dt: float) -> tuple:
+    """One OCV table per temperature from every recording's points (rests and stretches) referred to their mean
+    temperature by docv_dt: the OCV's shape is the same at each (only the entropic term moves it), so pooling
+    doubles the points' density; a table is the pooled one shifted by docv_dt."""
+    t_mean = float(np.mean(temps))
+    pts = []
+    for f in fits:
+        pts += [(s, v - docv_dt * (f.t_c - t_mean)) for s, v in f.points]
+    grid = _grid(np.array([p[0] for p in pts]))
+    pooled = _ocv_table(pts, grid)
+    tables = [{"temperature_c": t_c, "mean_v": [round(float(x + docv_dt * (t_c - t_mean)), 4) for x in pooled]}
+              for t_c in temps]
+    return grid, tables
 
 
 def fit(recs: list[Recording], capacity_ah: float | None = None, name: str = "fitted-cell", cathode: str = "unknown",
@@ -309,33 +436,24 @@ def fit(recs: list[Recording], capacity_ah: float | None = None, name: str = "fi
     # pass 1: OCV from rests, RC fits; pass 2: low-rate stretches (IR-corrected with pass 1) refine the table
     for pass_no in (1, 2):
         for f in fits:
-            pts = [(s, v) for s, v, _ in f.rest_pts]
+            pts = [(p[0], p[1]) for p in f.rest_pts]
             if pass_no == 2:
-                pts += _low_rate_points(f, pts)
+                pts += _stretch_points(f, pts)
                 f.ocv_soc = _grid(np.concatenate([grid, [p[0] for p in pts]]))
             else:
                 f.ocv_soc = grid
             f.ocv_v = _ocv_table(pts, f.ocv_soc)
-            best = None
-            for n_rc in (1, 2):
-                r0, rcs, vm, rms = _fit_rc(f, n_rc)
-                if best is None or rms < 0.9 * best[3]:
-                    best = (r0, rcs, vm, rms)
-            f.r0, f.rcs, f.v_model, _ = best
-    # one SoC grid for every temperature's table
-    grid = _grid(np.concatenate([f.ocv_soc for f in fits]))
-    tables = []
-    for t_c in temps:
-        fs = [f for f in fits if f.t_c == t_c]
-        pts = [(s, float(np.interp(s, f.ocv_soc, f.ocv_v))) for f in fs for s in f.ocv_soc]
-        tables.append({"temperature_c": t_c, "mean_v": [round(float(x), 4) for x in _ocv_table(pts, grid)]})
+            f.points = pts
+            f.r0, f.rcs, f.v_model = _choose_rc(f, log if pass_no == 2 else (lambda s: None))
+    docv_dt = _entropic(fits, temps, log)
+    grid, tables = _pooled_tables(fits, temps, docv_dt)
     for tab in tables:  # rounding must not break strict increase
         tab["mean_v"] = [round(float(x), 4) for x in _monotone(np.array(tab["mean_v"]), 1e-4)]
     # hysteresis from rests approached from both sides
     gaps = []
     for f in fits:
-        up = [(s, v) for s, v, d in f.rest_pts if d > 0]
-        dn = [(s, v) for s, v, d in f.rest_pts if d < 0]
+        up = [(p[0], p[1]) for p in f.rest_pts if p[2] > 0]
+        dn = [(p[0], p[1]) for p in f.rest_pts if p[2] < 0]
         for s, v in up:
             near = [vv for ss, vv in dn if abs(ss - s) < 0.05]
             if near:
@@ -356,6 +474,12 @@ def fit(recs: list[Recording], capacity_ah: float | None = None, name: str = "fi
     sigma_v = max(float(np.sqrt(np.mean(rr ** 2))) if len(rr) else 0.005, 0.001)
     extra = float(np.mean(rl ** 2) - sigma_v ** 2) if len(rl) else 0.0
     sigma_v_per_a = math.sqrt(max(extra, 0.0) / max(float(np.mean(il ** 2)), 1e-12)) if len(il) else 0.0
+    r_corr_s = float(np.mean([_corr_time(f.rec.t_s, f.v_model - f.rec.v.mean(axis=1)) for f in fits]))
+    log("model error: sigma_v %.3g V at rest, %.3g V/A under load, correlation time %.0f s" % (
+        sigma_v, sigma_v_per_a, r_corr_s))
+    # the sensor's noise sets what the estimator takes for zero current (its offset calibration): the default
+    # (5 mA) would call every current of a coin cell zero
+    i_noise = max(max(_rest_noise(f.rec, f.segs) for f in fits), capacity_ah * 1e-5)
     offset = max(abs(f.offset_a) for f in fits)
     offset_sigma = max(offset, capacity_ah / 1000.0)
     # resistance tables per temperature
@@ -399,6 +523,7 @@ def fit(recs: list[Recording], capacity_ah: float | None = None, name: str = "fi
         "noise": {"sigma_v": round(sigma_v, 5), "sigma_v_per_a": round(sigma_v_per_a, 5),
                   "q_soc_per_s": float("%.3g" % ((offset_sigma / capacity_ah) ** 2 / 3600.0))},
         "current_sensor": {"offset_sigma_a": float("%.3g" % offset_sigma)},
+        "estimator": {"i_noise_sigma_a": float("%.3g" % i_noise)},
         "limits": {"v_min": round(float(np.min(v_all)) - 0.05, 3), "v_max": round(float(np.max(v_all)) + 0.02, 3),
                    "i_chg_max_a": float("%.3g" % (0.999 * max(float(np.max(i_all)), 0.5 * capacity_ah))),
                    "i_dis_max_a": float("%.3g" % (0.999 * max(-float(np.min(i_all)), 2.0 * capacity_ah)))},

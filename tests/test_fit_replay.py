@@ -44,7 +44,7 @@ def test_fit_writes_a_valid_cell_file_with_the_datas_capacity_offset_and_rest_vo
     assert doc["current_sensor"]["offset_sigma_a"] == pytest.approx(meta["sensor"]["offset_c"] * meta["q_nom_ah"], rel=0.2)
     # the OCV table goes through the rests' end voltages (where the rest has settled: the tail is extrapolated)
     _, fits = fit([read(CHAR)], None, "x", "nvpf", log=lambda s: None)
-    for s, v_ocv, _ in fits[0].rest_pts:
+    for s, v_ocv, *_ in fits[0].rest_pts:
         assert abs(np.interp(s, p["soc_pts"], p["ocv_pts"]) - v_ocv) < 0.03
     assert p["r0_ohm"] > 0 and p["r1_ohm"] > 0 and p["sigma_v"] > 0
 
