@@ -5,7 +5,7 @@ import hmac as py_hmac
 import hashlib
 import math
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from bms.comm import protocol as pr
@@ -55,6 +55,8 @@ _FLOATS = st.floats(allow_nan=True, allow_infinity=True, width=32)
 
 @given(st.integers(0, 255), _FLOATS, _FLOATS, st.sampled_from(["nvp-mg-naf", "layered-oxide-bare-cu", "nope", ""]))
 @settings(max_examples=60, deadline=None)
+@example(4, math.nan, math.inf, "nvp-mg-naf")  # found by hypothesis: inf was taken as "not given" (only NaN is)
+@example(4, -math.inf, math.nan, "nvp-mg-naf")
 def test_config_validation_accepts_exactly_the_sane_ones(n, soc0, sigma, doc):
     bms = Bms()
     reqs = config_requests(Hmac(KEY), 1, n, doc.encode(), soc0, sigma)

@@ -6,7 +6,7 @@ import gc
 
 from bms.comm import protocol as pr
 from bms.comm.auth import AuthError
-from bms.compat import isfinite, ticks_diff, ticks_ms
+from bms.compat import ticks_diff, ticks_ms
 from bms.config import free_modules as free_config_modules
 
 MAX_DOC = 8192  # largest configuration document (a cell file) staged
@@ -59,7 +59,8 @@ def _config(bms, session, payload):
     session.check(pr.CONFIG, payload, doc)
     bms.persist()  # the counter moved: a reset must not reopen it to replay
     session.doc = None
-    bms.configure(n, bytes(doc), soc0 if isfinite(soc0) else None, None, soc0_sigma if isfinite(soc0_sigma) else None)
+    # NaN on the wire means "not given"; any other value, inf included, is checked (and refused) by configure
+    bms.configure(n, bytes(doc), soc0 if soc0 == soc0 else None, None, soc0_sigma if soc0_sigma == soc0_sigma else None)
     free_config_modules()  # the parsers and presets, until the next CONFIG: heap a 16-cell string needs
 
 
